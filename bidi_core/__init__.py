@@ -1,0 +1,119 @@
+"""bidi: bidirectional streaming (realtime speech-to-speech) models.
+
+The core defines the model protocol, the event schema, the plugin registry and
+the testing kit; providers ship as plugins discovered through the ``bidi``
+entry-point group::
+
+    from bidi_core import get_model, BidiTextInputEvent
+
+    model = get_model("simulated")
+    await model.start(system_prompt="You are terse.")
+    await model.send(BidiTextInputEvent(text="Hello"))
+    async for event in model.receive():
+        ...
+    await model.stop()
+
+Importing this package imports no provider SDK.
+"""
+
+from __future__ import annotations
+
+from ._base import BidiModelBase, ModelState
+from ._errors import (
+    BidiConnectionError,
+    BidiError,
+    BidiModelStateError,
+    BidiModelTimeoutError,
+    ConfigError,
+    DuplicateModelError,
+    PluginLoadError,
+    ProviderError,
+    ProviderProtocolError,
+    ToolError,
+    UnknownModelError,
+    UnsupportedInputError,
+)
+from ._protocol import BidiModel, Modality, ModelCapabilities, SupportsTruncation
+from ._registry import ModelInfo, Registry, default_registry, get_model, list_models
+from ._version import __version__
+from .events import (
+    BidiAudioDroppedEvent,
+    BidiAudioInputEvent,
+    BidiAudioStreamEvent,
+    BidiConnectionCloseEvent,
+    BidiConnectionRestartEvent,
+    BidiConnectionStartEvent,
+    BidiErrorEvent,
+    BidiEvent,
+    BidiImageInputEvent,
+    BidiInputEvent,
+    BidiInterruptionEvent,
+    BidiOutputEvent,
+    BidiResponseCompleteEvent,
+    BidiResponseStartEvent,
+    BidiTextInputEvent,
+    BidiToolCancelEvent,
+    BidiTranscriptStreamEvent,
+    BidiUsageEvent,
+    EventDecodeError,
+    ToolResultEvent,
+    ToolUseStreamEvent,
+)
+from .hookspecs import RegisterModel, hookimpl
+from .types import ContentBlock, Message, Messages, ToolResult, ToolSpec, ToolUse
+
+__all__ = [
+    "BidiAudioDroppedEvent",
+    "BidiAudioInputEvent",
+    "BidiAudioStreamEvent",
+    "BidiConnectionCloseEvent",
+    "BidiConnectionError",
+    "BidiConnectionRestartEvent",
+    "BidiConnectionStartEvent",
+    "BidiError",
+    "BidiErrorEvent",
+    "BidiEvent",
+    "BidiImageInputEvent",
+    "BidiInputEvent",
+    "BidiInterruptionEvent",
+    "BidiModel",
+    "BidiModelBase",
+    "BidiModelStateError",
+    "BidiModelTimeoutError",
+    "BidiOutputEvent",
+    "BidiResponseCompleteEvent",
+    "BidiResponseStartEvent",
+    "BidiTextInputEvent",
+    "BidiToolCancelEvent",
+    "BidiTranscriptStreamEvent",
+    "BidiUsageEvent",
+    "ConfigError",
+    "ContentBlock",
+    "DuplicateModelError",
+    "EventDecodeError",
+    "Message",
+    "Messages",
+    "Modality",
+    "ModelCapabilities",
+    "ModelInfo",
+    "ModelState",
+    "PluginLoadError",
+    "ProviderError",
+    "ProviderProtocolError",
+    "RegisterModel",
+    "Registry",
+    "SupportsTruncation",
+    "ToolError",
+    "ToolResult",
+    "ToolResultEvent",
+    "ToolSpec",
+    "ToolUse",
+    "ToolUseStreamEvent",
+    "UnknownModelError",
+    "UnsupportedInputError",
+    "__version__",
+    "default_registry",
+    "get_model",
+    "hookimpl",
+    "list_models",
+]

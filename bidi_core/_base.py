@@ -1,0 +1,390 @@
+"""``BidiModelBase``: the lifecycle every bidi model shares, for plugins to build on.
+
+A provider subclass implements four hooks and gets the DESIGN §2 lifecycle rules
+(state checks, ``receive()`` that ends cleanly on ``stop()``, idempotent ``stop()``
+that always releases, failures surfaced as typed errors, the proactive connection
+time limit, input checking and resampling) for free::
+
+    class MyModel(BidiModelBase):
+        provider = "my_provider"
+
+        async def _open(self, *, system_prompt, tools, messages, restart_config): ...
+        async def _read(self) -> None: ...          # call self._emit(event) per event
+        async def _send(self, event) -> None: ...
+        async def _close(self, *, graceful: bool) -> None: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar, Self
+
+from ._errors import BidiConnectionError, BidiModelStateError, BidiModelTimeoutError
+from ._input import InputPreparer, check_input
+from ._protocol import ModelCapabilities
+from .events import (
+    BidiAudioInputEvent,
+    BidiConnectionStartEvent,
+    BidiInputEvent,
+    BidiOutputEvent,
+    ToolResultEvent,
+)
+from .types import Messages, ToolSpec
+
+__all__ = ["BidiModelBase", "ModelState", "cancel_and_wait"]
+
+logger = logging.getLogger("bidi_core")
+
+
+class ModelState(enum.Enum):
+    """Lifecycle states of a model connection."""
+
+    IDLE = "idle"
+    STARTING = "starting"
+    OPEN = "open"
+    STOPPING = "stopping"
+
+
+class _End:
+    """Marks the end of a connection's event queue."""
+
+
+_END = _End()
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Connection:
+    """Per-connection state, so a restarted model never mixes two connections' events."""
+
+    __slots__ = ("closed", "failure", "id", "queue", "receiver")
+
+    def __init__(self) -> None:
+        self.id = uuid.uuid4().hex
+        self.queue: asyncio.Queue[BidiOutputEvent | _End | _Failure] = asyncio.Queue()
+        self.closed = False
+        self.failure: BaseException | None = None
+        self.receiver: asyncio.Task[Any] | None = None
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel *task* and wait until it has finished, without raising its result.
+
+    If the caller itself is cancelled while waiting, the task is still cancelled
+    and the caller's cancellation propagates.
+    """
+    if task is None or task.done():
+        if task is not None and not task.cancelled():
+            task.exception()  # mark retrieved
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait([task])
+    if task.done() and not task.cancelled():
+        task.exception()
+
+
+class BidiModelBase:
+    """Base class implementing the shared lifecycle of :class:`bidi_core.BidiModel`.
+
+    Subclasses set :attr:`provider` and :attr:`capabilities` and implement
+    :meth:`_open`, :meth:`_read`, :meth:`_send` and :meth:`_close`.
+
+    Attributes:
+        config: The model's configuration (a private copy).
+        model_id: The provider's model id.
+        close_timeout: Seconds the graceful shutdown may take before resources
+            are released forcibly.
+    """
+
+    provider: ClassVar[str] = "model"
+    capabilities: ModelCapabilities = ModelCapabilities()
+    close_timeout: float = 5.0
+
+    def __init__(self, *, model_id: str, config: dict[str, Any]) -> None:
+        self.model_id = model_id
+        self.config = config
+        self._state = ModelState.IDLE
+        self._conn: _Connection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._limit_timer: asyncio.TimerHandle | None = None
+        self._stopped: asyncio.Event | None = None
+        self._inputs = InputPreparer(
+            self.input_sample_rate(), tuple(self.capabilities.input_sample_rates)
+        )
+
+    # ------------------------------------------------------------------ hooks
+
+    async def _open(
+        self,
+        *,
+        system_prompt: str | None,
+        tools: list[ToolSpec],
+        messages: Messages,
+        restart_config: dict[str, Any],
+    ) -> None:
+        """Open the provider connection and send system prompt, tools and history."""
+        raise NotImplementedError
+
+    async def _read(self) -> None:
+        """Read provider frames until the connection ends, calling :meth:`_emit` per event.
+
+        Raise a typed error (chained to the provider's exception) if the
+        connection breaks; return only when the provider closed it cleanly.
+        """
+        raise NotImplementedError
+
+    async def _send(self, event: BidiInputEvent | ToolResultEvent) -> None:
+        """Send one checked input event (audio already mono at an accepted rate)."""
+        raise NotImplementedError
+
+    async def _close(self, *, graceful: bool) -> None:
+        """Close the connection.
+
+        Called with ``graceful=True`` first (send the provider's shutdown sequence;
+        bounded by :attr:`close_timeout`), then always with ``graceful=False``
+        (release sockets; must not wait on the network).
+        """
+        raise NotImplementedError
+
+    def _restart_config(self) -> dict[str, Any]:
+        """Return the ``restart_config`` for a timeout (e.g. a resumption handle)."""
+        return {}
+
+    def connection_limit_s(self) -> float | None:
+        """Seconds after which ``receive()`` raises a proactive timeout, or None."""
+        return None
+
+    def input_sample_rate(self) -> int:
+        """The PCM rate audio is sent to the provider at."""
+        return self.capabilities.input_sample_rates[0]
+
+    # ---------------------------------------------------------------- helpers
+
+    @property
+    def state(self) -> ModelState:
+        """The lifecycle state."""
+        return self._state
+
+    @property
+    def connection_id(self) -> str | None:
+        """The id of the open connection, or None."""
+        return self._conn.id if self._conn is not None else None
+
+    def _emit(self, event: BidiOutputEvent) -> None:
+        """Queue an output event for ``receive()``."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            conn.queue.put_nowait(event)
+
+    def _fail(self, error: BaseException) -> None:
+        """End ``receive()`` of the current connection by raising *error*."""
+        conn = self._conn
+        if conn is not None and not conn.closed and conn.failure is None:
+            conn.failure = error
+            conn.queue.put_nowait(_Failure(error))
+
+    def _timeout_error(self, message: str) -> BidiModelTimeoutError:
+        return BidiModelTimeoutError(message, **self._restart_config())
+
+    def _on_time_limit(self) -> None:
+        limit = self.connection_limit_s()
+        self._fail(
+            self._timeout_error(
+                f"{self.provider} connection reached the configured limit of {limit:g} s; "
+                "restart it to continue."
+            )
+        )
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def start(
+        self,
+        system_prompt: str | None = None,
+        tools: list[ToolSpec] | None = None,
+        messages: Messages | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Open the connection and send system prompt, tools and history.
+
+        Args:
+            system_prompt: Instructions for the model.
+            tools: Tool specs the model may call.
+            messages: Conversation history to seed.
+            **kwargs: ``restart_config`` from a :class:`BidiModelTimeoutError`.
+
+        Raises:
+            BidiModelStateError: The model is already started.
+            BidiConnectionError: The connection could not be opened.
+        """
+        if self._state is not ModelState.IDLE:
+            msg = (
+                f"Cannot start {self.provider} model: it is {self._state.value}. "
+                "Call stop() before starting it again."
+            )
+            raise BidiModelStateError(msg)
+        self._state = ModelState.STARTING
+        self._stopped = asyncio.Event()
+        conn = self._conn = _Connection()
+        try:
+            await self._open(
+                system_prompt=system_prompt,
+                tools=list(tools or []),
+                messages=list(messages or []),
+                restart_config=dict(kwargs),
+            )
+        except BaseException:
+            conn.closed = True
+            with contextlib.suppress(Exception):
+                await self._close(graceful=False)
+            self._conn = None
+            self._state = ModelState.IDLE
+            self._stopped.set()
+            raise
+        self._state = ModelState.OPEN
+        conn.queue.put_nowait(BidiConnectionStartEvent(connection_id=conn.id, model=self.model_id))
+        self._reader = asyncio.create_task(self._run_reader(conn), name=f"{self.provider}-reader")
+        limit = self.connection_limit_s()
+        if limit is not None:
+            self._limit_timer = asyncio.get_running_loop().call_later(limit, self._on_time_limit)
+
+    async def _run_reader(self, conn: _Connection) -> None:
+        try:
+            await self._read()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # surfaced through receive(), never lost
+            if not conn.closed:
+                self._fail(exc)
+            else:
+                logger.debug("%s reader ended after stop: %r", self.provider, exc)
+        else:
+            if not conn.closed:
+                self._fail(
+                    BidiConnectionError(
+                        f"The {self.provider} connection was closed by the provider.",
+                        provider=self.provider,
+                        retryable=True,
+                    )
+                )
+
+    def _require_open(self, action: str) -> _Connection:
+        conn = self._conn
+        if self._state is not ModelState.OPEN or conn is None:
+            when = "before start() has been called" if self._state is ModelState.IDLE else (
+                f"while the model is {self._state.value}"
+            )
+            msg = f"Cannot {action} {when}."
+            raise BidiModelStateError(msg)
+        return conn
+
+    async def receive(self) -> AsyncIterator[BidiOutputEvent]:
+        """Yield output events: :class:`BidiConnectionStartEvent` first, until ``stop()``.
+
+        Raises:
+            BidiModelStateError: Not started, or another task is receiving.
+            BidiModelTimeoutError: The connection limit was reached; restart with
+                ``err.restart_config``.
+            ProviderError: The connection failed.
+        """
+        conn = self._require_open("receive events")
+        me = asyncio.current_task()
+        other = conn.receiver
+        if other is not None and other is not me and not other.done():
+            msg = "Cannot receive: another task is currently receiving on this connection."
+            raise BidiModelStateError(msg)
+        conn.receiver = me
+        try:
+            queue = conn.queue
+            while not conn.closed:
+                item = await queue.get()
+                if isinstance(item, _End):
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            if conn.receiver is me:
+                conn.receiver = None
+
+    async def send(self, content: BidiInputEvent | ToolResultEvent) -> None:
+        """Send one input event.
+
+        Raises:
+            BidiModelStateError: Not started.
+            UnsupportedInputError: The model's capabilities exclude this input.
+            BidiModelTimeoutError: The connection hit its limit; restart first.
+            ProviderError: The connection failed.
+        """
+        conn = self._require_open("send an event")
+        event = check_input(content, self.capabilities, model=self.provider)
+        if conn.failure is not None:
+            if isinstance(conn.failure, BidiModelTimeoutError):
+                raise self._timeout_error(conn.failure.message)
+            msg = f"Cannot send an event: the {self.provider} connection failed ({conn.failure})."
+            raise BidiConnectionError(msg, provider=self.provider) from conn.failure
+        if isinstance(event, BidiAudioInputEvent):
+            event = self._inputs.audio(event)
+            if not event.audio:
+                return
+        await self._send(event)
+
+    async def stop(self) -> None:
+        """Close the connection and release every socket and task; idempotent.
+
+        The graceful shutdown sequence is bounded by :attr:`close_timeout`; if it
+        fails, resources are released anyway.
+        """
+        if self._state is ModelState.IDLE:
+            return
+        if self._state is ModelState.STOPPING:
+            if self._stopped is not None:
+                await self._stopped.wait()
+            return
+        was_open = self._state is ModelState.OPEN
+        self._state = ModelState.STOPPING
+        conn = self._conn
+        if conn is not None:
+            conn.closed = True
+            conn.queue.put_nowait(_END)
+        if self._limit_timer is not None:
+            self._limit_timer.cancel()
+            self._limit_timer = None
+        try:
+            if was_open:
+                try:
+                    async with asyncio.timeout(self.close_timeout):
+                        await self._close(graceful=True)
+                except Exception as exc:  # noqa: BLE001 - release regardless
+                    logger.debug("%s graceful close failed: %r", self.provider, exc)
+        finally:
+            try:
+                with contextlib.suppress(Exception):
+                    await self._close(graceful=False)
+            finally:
+                await cancel_and_wait(self._reader)
+                self._reader = None
+                self._conn = None
+                self._state = ModelState.IDLE
+                if self._stopped is not None:
+                    self._stopped.set()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} model_id={self.model_id!r} state={self._state.value}>"

@@ -1,0 +1,148 @@
+"""The bidi exception hierarchy.
+
+::
+
+    BidiError
+    ├── UnknownModelError (also LookupError)   no model registered under that name
+    ├── DuplicateModelError                     two plugins registered the same name
+    ├── PluginLoadError                         a plugin failed to import or to register
+    ├── ConfigError (also ValueError)           unknown or invalid config key / keyword
+    ├── BidiModelStateError (also RuntimeError) misuse: send before start, double start, ...
+    ├── UnsupportedInputError (also ValueError) input the model's capabilities exclude
+    ├── ProviderError                           the provider failed the connection
+    │   ├── BidiConnectionError                 could not connect, or the connection broke
+    │   └── ProviderProtocolError               the provider sent something unreadable
+    ├── ToolError                               a tool could not be built or run
+    └── BidiModelTimeoutError                   connection limit reached: restart with restart_config
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BidiConnectionError",
+    "BidiError",
+    "BidiModelStateError",
+    "BidiModelTimeoutError",
+    "ConfigError",
+    "DuplicateModelError",
+    "PluginLoadError",
+    "ProviderError",
+    "ProviderProtocolError",
+    "ToolError",
+    "UnknownModelError",
+    "UnsupportedInputError",
+]
+
+
+class BidiError(Exception):
+    """Base class of every error raised by bidi."""
+
+
+class UnknownModelError(BidiError, LookupError):
+    """No installed plugin registered a model under the requested name."""
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the message like KeyError
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateModelError(BidiError):
+    """Two plugins registered the same model name."""
+
+
+class PluginLoadError(BidiError):
+    """A plugin could not be imported or failed while registering its models."""
+
+
+class ConfigError(BidiError, ValueError):
+    """An unknown or invalid configuration key or keyword argument."""
+
+
+class BidiModelStateError(BidiError, RuntimeError):
+    """A model was used in the wrong lifecycle state (e.g. ``send()`` before ``start()``)."""
+
+
+class UnsupportedInputError(BidiError, ValueError):
+    """The model's capabilities exclude this input (modality, format, rate or channels)."""
+
+
+class ProviderError(BidiError):
+    """The provider failed the connection.
+
+    Attributes:
+        provider: Registry name of the model, e.g. ``"openai_realtime"``.
+        code: The provider's error or close code, if any.
+        retryable: Whether starting a new connection may succeed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        code: str | int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.code = code
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, "
+            f"code={self.code!r}, retryable={self.retryable!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_provider_error, (type(self), self.message, self.__dict__))
+
+
+def _rebuild_provider_error(
+    cls: type[ProviderError], message: str, state: dict[str, Any]
+) -> ProviderError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class BidiConnectionError(ProviderError):
+    """The connection could not be opened, or it broke."""
+
+
+class ProviderProtocolError(ProviderError):
+    """The provider sent a frame that could not be understood."""
+
+
+class ToolError(BidiError):
+    """A tool could not be described or executed."""
+
+
+class BidiModelTimeoutError(BidiError):
+    """The provider's connection limit was reached (or is about to be).
+
+    The agent answers it by restarting the model with ``**restart_config``
+    (e.g. a session resumption handle). ``str(err)`` is the message.
+
+    Args:
+        message: What happened.
+        **restart_config: Keyword arguments for the next ``start()``.
+    """
+
+    def __init__(self, message: str, **restart_config: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.restart_config: dict[str, Any] = restart_config
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_timeout, (self.message, self.restart_config))
+
+
+def _rebuild_timeout(message: str, restart_config: dict[str, Any]) -> BidiModelTimeoutError:
+    return BidiModelTimeoutError(message, **restart_config)

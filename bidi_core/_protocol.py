@@ -1,0 +1,107 @@
+"""The model protocol every provider implements, and its capability flags."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+import attrs
+
+from .events import BidiInputEvent, BidiOutputEvent, ToolResultEvent
+from .types import Messages, ToolSpec
+
+__all__ = [
+    "BidiModel",
+    "Modality",
+    "ModelCapabilities",
+    "SupportsTruncation",
+]
+
+Modality: TypeAlias = Literal["text", "audio", "image"]
+
+
+@runtime_checkable
+class BidiModel(Protocol):
+    """A bidirectional streaming model connection.
+
+    Lifecycle: ``start()`` opens the connection; ``send()`` and ``receive()`` work
+    until ``stop()``; ``stop()`` is idempotent and always releases resources; after
+    it, ``start()`` may be called again. See DESIGN.md §2 for every rule.
+    """
+
+    config: dict[str, Any]
+
+    async def start(
+        self,
+        system_prompt: str | None = None,
+        tools: list[ToolSpec] | None = None,
+        messages: Messages | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Open the connection and send system prompt, tools and history."""
+
+    async def stop(self) -> None:
+        """Close the connection; idempotent."""
+
+    def receive(self) -> AsyncIterable[BidiOutputEvent]:
+        """Yield output events until ``stop()``."""
+
+    async def send(self, content: BidiInputEvent | ToolResultEvent) -> None:
+        """Send one input event."""
+
+
+@runtime_checkable
+class SupportsTruncation(Protocol):
+    """Optional: a model that can trim an interrupted response to what was played.
+
+    The agent calls :meth:`truncate` after a barge-in when
+    ``capabilities.output_truncation`` is true.
+    """
+
+    async def truncate(self, response_id: str, played_ms: int) -> None:
+        """Tell the provider only ``played_ms`` of ``response_id``'s audio was heard."""
+
+
+def _frozen_tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class ModelCapabilities:
+    """What a model can take and produce; checked before anything is sent.
+
+    Attributes:
+        input_modalities: What ``send()`` accepts besides tool results.
+        output_modalities: What ``receive()`` produces.
+        tools: Whether the model calls tools.
+        interruption: Whether the model reports barge-in (``BidiInterruptionEvent``).
+        output_truncation: Whether the model implements :class:`SupportsTruncation`.
+        resumption: Whether a restart can resume the provider-side session.
+        connection_limit_s: The provider's connection time limit, or None.
+        input_sample_rates: PCM rates ``send()`` accepts for audio without resampling.
+        output_sample_rate: The PCM rate of ``BidiAudioStreamEvent`` audio.
+        resamples_input: Whether other input rates are resampled (else refused).
+        image_mime_types: Image types accepted when ``"image"`` is an input modality.
+    """
+
+    input_modalities: tuple[Modality, ...] = attrs.field(
+        default=("text", "audio"), converter=_frozen_tuple
+    )
+    output_modalities: tuple[Modality, ...] = attrs.field(
+        default=("text", "audio"), converter=_frozen_tuple
+    )
+    tools: bool = True
+    interruption: bool = True
+    output_truncation: bool = False
+    resumption: bool = False
+    connection_limit_s: float | None = None
+    input_sample_rates: tuple[int, ...] = attrs.field(default=(16000,), converter=_frozen_tuple)
+    output_sample_rate: int = 24000
+    resamples_input: bool = True
+    image_mime_types: tuple[str, ...] = attrs.field(
+        default=("image/jpeg", "image/png"), converter=_frozen_tuple
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe summary (used by ``bidi models`` and ``list_models()``)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(self).items()}

@@ -1,0 +1,115 @@
+"""PCM16 helpers: level, channel mixing and streaming resampling (pure Python).
+
+Models use :class:`StreamResampler` to accept audio at rates the provider does not
+take (DESIGN §2: resample inside the adapter). The IO layer prefers ``soxr`` (the
+``resample`` extra) for file and microphone audio where quality matters more.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+
+__all__ = [
+    "StreamResampler",
+    "duration_ms",
+    "rms",
+    "to_mono",
+]
+
+_LITTLE = sys.byteorder == "little"
+
+
+def _samples(pcm: bytes) -> array[int]:
+    samples = array("h")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        samples.byteswap()
+    return samples
+
+
+def _pcm(samples: array[int]) -> bytes:
+    if not _LITTLE:  # pragma: no cover
+        samples = array("h", samples)
+        samples.byteswap()
+    return samples.tobytes()
+
+
+def rms(pcm: bytes) -> float:
+    """Return the root-mean-square level of PCM16 audio, 0.0 to 32768.0."""
+    samples = _samples(pcm)
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples))
+
+
+def duration_ms(num_bytes: int, sample_rate: int, channels: int = 1) -> float:
+    """Return the duration in milliseconds of *num_bytes* of PCM16 audio."""
+    return num_bytes / (2 * channels) / sample_rate * 1000.0
+
+
+def to_mono(pcm: bytes, channels: int) -> bytes:
+    """Average interleaved PCM16 channels down to mono."""
+    if channels == 1:
+        return pcm
+    samples = _samples(pcm)
+    frames = len(samples) // channels
+    mono = array(
+        "h",
+        (
+            int(sum(samples[i * channels + c] for c in range(channels)) / channels)
+            for i in range(frames)
+        ),
+    )
+    return _pcm(mono)
+
+
+class StreamResampler:
+    """Linear-interpolation resampler for a stream of mono PCM16 chunks.
+
+    State is carried between chunks, so chunk boundaries add no clicks and the
+    output length tracks the input exactly over the stream.
+
+    Args:
+        from_rate: Input samples per second.
+        to_rate: Output samples per second.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        if from_rate <= 0 or to_rate <= 0:
+            msg = f"Sample rates must be positive (got {from_rate!r} -> {to_rate!r})."
+            raise ValueError(msg)
+        self.from_rate = from_rate
+        self.to_rate = to_rate
+        self._step = from_rate / to_rate
+        self._pos = 0.0  # position of the next output sample, in input samples
+        self._prev: int | None = None  # last sample of the previous chunk
+
+    def process(self, pcm: bytes) -> bytes:
+        """Resample one chunk; returns the output samples available so far."""
+        if self.from_rate == self.to_rate:
+            return pcm
+        samples = _samples(pcm)
+        if not samples:
+            return b""
+        if self._prev is not None:
+            # The previous chunk's last sample sits at index 0, so interpolation
+            # across the boundary uses real data.
+            source = array("h", [self._prev])
+            source.extend(samples)
+        else:
+            source = samples
+        out = array("h")
+        pos = self._pos
+        last = len(source) - 1
+        step = self._step
+        while pos <= last:
+            i = int(pos)
+            a = source[i]
+            b = source[i + 1] if i < last else a
+            out.append(int(a + (b - a) * (pos - i)))
+            pos += step
+        self._prev = source[last]
+        self._pos = pos - last  # the last sample becomes index 0 of the next chunk
+        return _pcm(out)

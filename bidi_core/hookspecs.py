@@ -1,0 +1,70 @@
+"""The plugin hook specification of bidi (pluggy project ``bidi``).
+
+A plugin is a module (or object) with ``@bidi_core.hookimpl`` functions, exposed
+through the ``bidi`` entry-point group::
+
+    [project.entry-points.bidi]
+    my_model = "bidi_my_model._hooks"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._protocol import BidiModel, ModelCapabilities
+
+__all__ = ["ModelFactory", "RegisterModel", "bidi_register_models", "hookimpl", "hookspec"]
+
+#: Marks hook specifications (used by bidi itself).
+hookspec = pluggy.HookspecMarker("bidi")
+#: Marks hook implementations in plugins: ``@bidi_core.hookimpl``.
+hookimpl = pluggy.HookimplMarker("bidi")
+
+#: Builds a model from ``get_model(name, **config)``'s config; imports SDKs lazily.
+ModelFactory = Callable[..., "BidiModel"]
+
+
+class RegisterModel(Protocol):
+    """The ``register`` callback passed to :func:`bidi_register_models`."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: ModelFactory,
+        *,
+        capabilities: ModelCapabilities | None = None,
+        summary: str = "",
+        **extra: Any,
+    ) -> None:
+        """Register *factory* under *name*."""
+
+
+@hookspec
+def bidi_register_models(register: RegisterModel) -> None:
+    """Register bidirectional streaming model factories.
+
+    Called once per plugin when the registry loads. Call ``register(name, factory,
+    capabilities=..., summary=...)`` once per model. ``factory(**config)`` is called
+    by ``get_model(name, **config)`` and must return a :class:`bidi_core.BidiModel`;
+    import provider SDKs *inside* the factory, so that ``list_models()`` stays cheap
+    and a broken SDK only breaks its own model.
+
+    Args:
+        register: Adds *factory* under *name*. Raises
+            :class:`bidi_core.DuplicateModelError` if another plugin already
+            registered *name*. Extra keyword arguments (e.g. ``credentials=`` a
+            zero-argument callable saying whether credentials were found) are kept
+            in :class:`bidi_core.ModelInfo.extra`.
+
+    Example::
+
+        @bidi_core.hookimpl
+        def bidi_register_models(register):
+            register("echo", _create_echo, capabilities=ModelCapabilities(), summary="Echoes.")
+
+    .. versionadded:: 0.1
+    """

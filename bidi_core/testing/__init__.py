@@ -1,0 +1,59 @@
+"""The bidi testing kit: the scripted assistant, the conformance suite and fake-server helpers.
+
+* :class:`ScriptedAssistant`: the deterministic brain every fake server and the
+  ``simulated`` model share.
+* :func:`check_model`: the conformance suite any plugin runs against its fake
+  (importing it does not import pytest).
+* :mod:`bidi_core.testing.speech`: a toy text <-> PCM codec so spoken input is
+  transcribed exactly.
+* :func:`free_port`, :func:`loopback_tls` (``bidi-core[testing]``): for fake servers.
+"""
+
+from __future__ import annotations
+
+from ._assistant import (
+    Action,
+    AssistantConfig,
+    AudioChunk,
+    Fault,
+    Interrupted,
+    ResponseComplete,
+    ResponseStart,
+    ScriptedAssistant,
+    SessionHandle,
+    ToolCall,
+    ToolCancel,
+    TranscriptDelta,
+    TranscriptFinal,
+    Usage,
+    UserSpeechStarted,
+    UserSpeechStopped,
+    UserTranscript,
+)
+from ._net import LoopbackTLS, free_port, loopback_tls
+from .speech import speak, transcribe
+
+__all__ = [
+    "Action",
+    "AssistantConfig",
+    "AudioChunk",
+    "Fault",
+    "Interrupted",
+    "LoopbackTLS",
+    "ResponseComplete",
+    "ResponseStart",
+    "ScriptedAssistant",
+    "SessionHandle",
+    "ToolCall",
+    "ToolCancel",
+    "TranscriptDelta",
+    "TranscriptFinal",
+    "Usage",
+    "UserSpeechStarted",
+    "UserSpeechStopped",
+    "UserTranscript",
+    "free_port",
+    "loopback_tls",
+    "speak",
+    "transcribe",
+]

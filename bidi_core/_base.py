@@ -281,8 +281,10 @@ class BidiModelBase:
     def _require_open(self, action: str) -> _Connection:
         conn = self._conn
         if self._state is not ModelState.OPEN or conn is None:
-            when = "before start() has been called" if self._state is ModelState.IDLE else (
-                f"while the model is {self._state.value}"
+            when = (
+                "before start() has been called"
+                if self._state is ModelState.IDLE
+                else (f"while the model is {self._state.value}")
             )
             msg = f"Cannot {action} {when}."
             raise BidiModelStateError(msg)
@@ -365,7 +367,7 @@ class BidiModelBase:
                 try:
                     async with asyncio.timeout(self.close_timeout):
                         await self._close(graceful=True)
-                except Exception as exc:  # noqa: BLE001 - release regardless
+                except Exception as exc:
                     logger.debug("%s graceful close failed: %r", self.provider, exc)
         finally:
             try:

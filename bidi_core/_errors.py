@@ -13,7 +13,7 @@
     │   ├── BidiConnectionError                 could not connect, or the connection broke
     │   └── ProviderProtocolError               the provider sent something unreadable
     ├── ToolError                               a tool could not be built or run
-    └── BidiModelTimeoutError                   connection limit reached: restart with restart_config
+    └── BidiModelTimeoutError                   connection limit reached: restart
 """
 
 from __future__ import annotations

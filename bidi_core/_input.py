@@ -96,8 +96,7 @@ def _require_modality(modality: str, capabilities: ModelCapabilities, model: str
     if modality not in capabilities.input_modalities:
         accepted = ", ".join(capabilities.input_modalities)
         msg = (
-            f"{model} does not take {modality} input "
-            f"(capabilities.input_modalities is {accepted})."
+            f"{model} does not take {modality} input (capabilities.input_modalities is {accepted})."
         )
         raise UnsupportedInputError(msg)
 

@@ -6,6 +6,7 @@ import importlib.metadata
 import logging
 import os
 import threading
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -87,7 +88,7 @@ class Registry:
         """Register an in-process plugin object (a module or class with hookimpls)."""
         plugin_name = self._pm.register(plugin, name=name)
         if plugin_name is None:
-            msg = f"Plugin {name or plugin!r} is already registered or blocked."
+            msg = f"Plugin {name or plugin!r} is blocked and cannot be registered."
             raise PluginLoadError(msg)
         if self._loaded:
             self._collect_from(plugin_name, plugin)
@@ -99,8 +100,6 @@ class Registry:
         return list(self._errors.values())
 
     def _ensure_loaded(self) -> None:
-        if self._loaded:
-            return
         with self._lock:
             if self._loaded:
                 return
@@ -121,7 +120,7 @@ class Registry:
             version = dist.version if dist is not None else None
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - reported, never fatal for the others
+            except Exception as exc:
                 fix = f"pip install --force-reinstall {dist_name}" if dist_name else "reinstall it"
                 msg = (
                     f"Error importing plugin {ep.name!r} from distribution {dist_name!r}: "
@@ -146,7 +145,7 @@ class Registry:
                 impl.function(register=register)
             except DuplicateModelError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - one bad plugin must not break the rest
+            except Exception as exc:
                 msg = (
                     f"Plugin {plugin_name!r} failed while registering its models: "
                     f"{type(exc).__name__}: {exc}."
@@ -167,7 +166,7 @@ class Registry:
             summary: str = "",
             **extra: Any,
         ) -> None:
-            if not callable(factory):
+            if not callable(typing.cast(object, factory)):
                 msg = f"Plugin {plugin_name!r} registered {name!r} with a non-callable factory."
                 raise PluginLoadError(msg)
             existing = self._models.get(name)
@@ -237,7 +236,7 @@ class Registry:
         Raises:
             UnknownModelError: Nothing is registered under *name*.
         """
-        return self.model_info(name).factory(**config)  # type: ignore[no-any-return]
+        return self.model_info(name).factory(**config)
 
 
 _default: Registry | None = None

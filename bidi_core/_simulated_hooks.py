@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._protocol import BidiModel
+from ._protocol import BidiModel, ModelCapabilities
 from .hookspecs import RegisterModel, hookimpl
-from ._protocol import ModelCapabilities
 
 
 def simulated_capabilities(

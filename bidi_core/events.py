@@ -21,7 +21,7 @@ import binascii
 import difflib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, TypeAlias, Union
 
 import attrs
@@ -68,6 +68,10 @@ def _bytes_field() -> Any:
     return attrs.field(repr=_bytes_repr)
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _dict_field() -> Any:
     return attrs.field(factory=dict, converter=dict, hash=False)
 
@@ -92,7 +96,7 @@ class BidiEvent:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe ``dict`` of this event; ``bytes`` become base64 strings."""
         out: dict[str, Any] = {"type": self.type}
-        for field in attrs.fields(type(self)):  # type: ignore[misc]
+        for field in attrs.fields(type(self)):  # type: ignore[arg-type]
             value = getattr(self, field.name)
             if isinstance(value, bytes):
                 value = base64.b64encode(value).decode("ascii")
@@ -317,7 +321,7 @@ class BidiToolCancelEvent(BidiEvent):
     """The provider withdrew pending tool calls (e.g. after an interruption)."""
 
     type: ClassVar[str] = "bidi_tool_cancel"
-    tool_use_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    tool_use_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
 
 
 @attrs.frozen(kw_only=True)
@@ -466,7 +470,7 @@ def from_dict(data: Mapping[str, Any]) -> BidiEvent:
         EventDecodeError: ``type`` is unknown, or a field is missing, unknown or mistyped.
             The message names the field.
     """
-    if not isinstance(data, Mapping):
+    if not isinstance(typing.cast(object, data), Mapping):
         msg = f"An event must be a mapping with a 'type' key (got {_describe(data)})."
         raise EventDecodeError(msg)
     event_type = data.get("type")
@@ -479,7 +483,7 @@ def from_dict(data: Mapping[str, Any]) -> BidiEvent:
             f"Known types: {', '.join(sorted(_EVENT_CLASSES))}."
         )
         raise EventDecodeError(msg)
-    fields = {f.name: f for f in attrs.fields(cls)}  # type: ignore[misc]
+    fields = {f.name: f for f in attrs.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields) - {"type"})
     if unknown:
         msg = (

@@ -121,7 +121,7 @@ class SimulatedModel(BidiModelBase):
         """The brain of the current connection (for tests to inspect what arrived)."""
         return self._assistant
 
-    def connection_limit_s(self) -> float | None:  # noqa: D102
+    def connection_limit_s(self) -> float | None:
         return self.capabilities.connection_limit_s
 
     def _restart_config(self) -> dict[str, Any]:
@@ -155,7 +155,7 @@ class SimulatedModel(BidiModelBase):
 
     async def _read(self) -> None:
         assistant = self._assistant
-        assert assistant is not None  # noqa: S101 - set by _open
+        assert assistant is not None
         async for action in assistant.actions():
             self._on_action(action)
         # close() ended the actions: only happens on stop.
@@ -243,7 +243,7 @@ class SimulatedModel(BidiModelBase):
             case sa.Interrupted():
                 emit(BidiInterruptionEvent(reason="user_speech", response_id=action.response_id))
             case sa.SessionHandle():
-                assert self._assistant is not None  # noqa: S101
+                assert self._assistant is not None
                 self._snapshots[action.handle] = self._assistant.snapshot()
                 self._last_handle = action.handle
             case sa.Fault(kind="error"):
@@ -272,7 +272,7 @@ class SimulatedModel(BidiModelBase):
 
     async def _send(self, event: BidiInputEvent | ToolResultEvent) -> None:
         assistant = self._assistant
-        assert assistant is not None  # noqa: S101
+        assert assistant is not None
         if isinstance(event, BidiTextInputEvent):
             assistant.user_text(event.text)
         elif isinstance(event, BidiAudioInputEvent):

@@ -28,13 +28,13 @@ class ToolSpec(TypedDict):
 
     name: str
     description: str
-    inputSchema: _InputSchema  # noqa: N815 - the ecosystem's spelling
+    inputSchema: _InputSchema
 
 
 class ToolUse(TypedDict):
     """A tool call requested by the model."""
 
-    toolUseId: str  # noqa: N815
+    toolUseId: str
     name: str
     input: Any
 
@@ -49,7 +49,7 @@ class ToolResultContent(TypedDict, total=False):
 class ToolResult(TypedDict):
     """The outcome of a tool call, sent back to the model."""
 
-    toolUseId: str  # noqa: N815
+    toolUseId: str
     status: Literal["success", "error"]
     content: list[ToolResultContent]
 

@@ -31,12 +31,15 @@ from ._assistant import (
     UserTranscript,
 )
 from ._net import LoopbackTLS, free_port, loopback_tls
+from .conformance import ConformanceCase, ConformanceError, check_model, conformance_cases
 from .speech import speak, transcribe
 
 __all__ = [
     "Action",
     "AssistantConfig",
     "AudioChunk",
+    "ConformanceCase",
+    "ConformanceError",
     "Fault",
     "Interrupted",
     "LoopbackTLS",
@@ -52,6 +55,8 @@ __all__ = [
     "UserSpeechStarted",
     "UserSpeechStopped",
     "UserTranscript",
+    "check_model",
+    "conformance_cases",
     "free_port",
     "loopback_tls",
     "speak",

@@ -14,7 +14,7 @@ import math
 import sys
 from array import array
 
-__all__ = ["ALPHABET", "speak", "transcribe"]
+__all__ = ["ALPHABET", "normalize", "speak", "transcribe"]
 
 #: Characters the codec can say; others are spoken as ``?``.
 ALPHABET = " abcdefghijklmnopqrstuvwxyz0123456789.,?!'-:;\"{}_"
@@ -31,6 +31,11 @@ def _freq(char: str) -> float:
     if index < 0:
         index = ALPHABET.index("?")
     return _BASE_HZ + _STEP_HZ * index
+
+
+def normalize(text: str) -> str:
+    """Return *text* as :func:`transcribe` reads it back: lower case, unknown characters ``?``."""
+    return "".join(c if c in ALPHABET else "?" for c in text.lower())
 
 
 def speak(text: str, sample_rate: int = 16000) -> bytes:

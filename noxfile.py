@@ -1,0 +1,85 @@
+"""Automation for bidi-core and its provider plugins. See ``nox -l`` (or ``./dev nox -l``).
+
+Every test session installs the packages from built wheels (not editable), so the
+tests prove entry points, ``py.typed`` and package data survive packaging. Each
+plugin's tests run in an environment holding only bidi-core and that plugin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.02.09"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests", "plugin_tests"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
+LINT_DEPS = nox.project.dependency_groups(PYPROJECT, "lint")
+TYPECHECK_DEPS = nox.project.dependency_groups(PYPROJECT, "typecheck")
+PYTHON = "3.12"  # the minimum; ./dev passes --force-python with the interpreter it found
+PLUGINS = sorted(
+    p.name
+    for p in Path("plugins").iterdir()
+    if (p / "pyproject.toml").is_file() and not p.name.startswith("_")
+)
+PLUGIN_PACKAGES = {p: "plugins/" + p + "/" + p.replace("-", "_") for p in PLUGINS}
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the core test suite against bidi-core installed from its wheel."""
+    session.install(*TEST_DEPS, ".")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
+def plugin_tests(session: nox.Session, plugin: str) -> None:
+    """Run one plugin's tests in an env holding only bidi-core and that plugin (wheels)."""
+    session.install(*TEST_DEPS, ".", f"./plugins/{plugin}[test]")
+    session.run(
+        "pytest",
+        "-c",
+        f"plugins/{plugin}/pyproject.toml",
+        "--rootdir",
+        f"plugins/{plugin}",
+        f"plugins/{plugin}/tests",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install(*LINT_DEPS)
+    session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Run mypy --strict over the core and every plugin package."""
+    editable = ["-e", "."]
+    for plugin in PLUGINS:
+        editable += ["-e", f"./plugins/{plugin}[test]"]
+    session.install(*TYPECHECK_DEPS, *TEST_DEPS, *editable)
+    session.run("mypy", "bidi_core", *PLUGIN_PACKAGES.values(), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Run the demo: a spoken question, a tool call, a barge-in, with the simulated model."""
+    session.install(".[resample]")
+    session.run("bidi", "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks in benchmarks/ (ratios against the floor and strands-agents)."""
+    session.install(".", *(f"./plugins/{p}[test]" for p in PLUGINS))
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -18,7 +18,8 @@ Importing this package imports no provider SDK.
 
 from __future__ import annotations
 
-from ._base import BidiModelBase, ModelState
+import importlib
+from typing import TYPE_CHECKING, Any
 from ._errors import (
     BidiConnectionError,
     BidiError,
@@ -61,6 +62,26 @@ from .events import (
 )
 from .hookspecs import RegisterModel, hookimpl
 from .types import ContentBlock, Message, Messages, ToolResult, ToolSpec, ToolUse
+
+if TYPE_CHECKING:
+    from ._base import BidiModelBase, ModelState
+
+# Names whose modules import asyncio & co. are loaded on first use, so that
+# ``import bidi_core; bidi_core.list_models()`` stays cheap.
+_LAZY = {
+    "BidiModelBase": "._base",
+    "ModelState": "._base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'bidi_core' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "BidiAudioDroppedEvent",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import threading
@@ -112,6 +111,8 @@ class Registry:
             self._loaded = True
 
     def _load_entry_points(self) -> None:
+        import importlib.metadata  # noqa: PLC0415 - only needed when plugins are loaded
+
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if self._pm.has_plugin(ep.name) or ep.name in self._errors:
                 continue

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     BidiConnectionError,
     BidiError,
@@ -82,6 +83,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
+
 
 __all__ = [
     "BidiAudioDroppedEvent",

@@ -24,7 +24,7 @@ TYPECHECK_DEPS = nox.project.dependency_groups(PYPROJECT, "typecheck")
 PYTHON = "3.12"  # the minimum; ./dev passes --force-python with the interpreter it found
 PLUGINS = sorted(
     p.name
-    for p in Path("plugins").iterdir()
+    for p in Path("plugins").glob("*")
     if (p / "pyproject.toml").is_file() and not p.name.startswith("_")
 )
 PLUGIN_PACKAGES = {p: "plugins/" + p + "/" + p.replace("-", "_") for p in PLUGINS}

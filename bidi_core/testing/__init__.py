@@ -6,6 +6,7 @@
   (importing it does not import pytest).
 * :mod:`bidi_core.testing.speech`: a toy text <-> PCM codec so spoken input is
   transcribed exactly.
+* :class:`FakeServer` / :func:`load_fake`: the contract of each plugin's fake server.
 * :func:`free_port`, :func:`loopback_tls` (``bidi-core[testing]``): for fake servers.
 """
 
@@ -30,6 +31,7 @@ from ._assistant import (
     UserSpeechStopped,
     UserTranscript,
 )
+from ._fake import FakeServer, ServeFake, load_fake
 from ._net import LoopbackTLS, free_port, loopback_tls
 from .conformance import ConformanceCase, ConformanceError, check_model, conformance_cases
 from .speech import speak, transcribe
@@ -40,12 +42,14 @@ __all__ = [
     "AudioChunk",
     "ConformanceCase",
     "ConformanceError",
+    "FakeServer",
     "Fault",
     "Interrupted",
     "LoopbackTLS",
     "ResponseComplete",
     "ResponseStart",
     "ScriptedAssistant",
+    "ServeFake",
     "SessionHandle",
     "ToolCall",
     "ToolCancel",
@@ -58,6 +62,7 @@ __all__ = [
     "check_model",
     "conformance_cases",
     "free_port",
+    "load_fake",
     "loopback_tls",
     "speak",
     "transcribe",

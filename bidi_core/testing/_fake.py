@@ -1,0 +1,85 @@
+"""The contract every plugin's fake provider server follows, and how to load one.
+
+A plugin ships ``bidi_<provider>.testing.serve``: an async context manager that
+runs a wire-faithful fake of the provider on 127.0.0.1, driven by
+:class:`~bidi_core.testing.ScriptedAssistant`, and yields a :class:`FakeServer`::
+
+    from bidi_openai_realtime.testing import serve
+
+    async with serve() as fake:
+        model = get_model("openai_realtime", **fake.model_kwargs)
+
+The plugin names it when registering (``register(..., fake="bidi_x.testing:serve")``)
+so that ``bidi chat --fake`` and ``BidiAgent`` tests can reach any installed
+provider's fake without knowing its details.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from .._errors import PluginLoadError
+from ._assistant import AssistantConfig, ScriptedAssistant
+
+__all__ = ["FakeServer", "ServeFake", "load_fake"]
+
+
+@runtime_checkable
+class FakeServer(Protocol):
+    """A running fake provider server.
+
+    Attributes:
+        model_kwargs: Keyword arguments for ``get_model(name, **model_kwargs)`` (or the
+            model class) that connect to this fake: typically ``client_config`` with a
+            loopback URL, fake credentials and the throwaway CA. Merge your own
+            ``provider_config`` into it.
+        assistants: One :class:`ScriptedAssistant` per accepted connection, in order;
+            tests inspect ``assistants[-1].inputs`` to see what arrived.
+        received: Every decoded client frame (provider JSON), in arrival order,
+            across connections; tests check outbound wire frames with it.
+    """
+
+    model_kwargs: dict[str, Any]
+    assistants: list[ScriptedAssistant]
+    received: list[Any]
+
+
+class ServeFake(Protocol):
+    """The signature of ``bidi_<provider>.testing.serve``."""
+
+    def __call__(
+        self, *, assistant_config: AssistantConfig | None = None, **options: Any
+    ) -> AbstractAsyncContextManager[FakeServer]:
+        """Run the fake until the context exits; every connection gets a fresh assistant."""
+
+
+def load_fake(spec: str) -> ServeFake:
+    """Import a fake server factory from ``"module:attribute"``.
+
+    Args:
+        spec: e.g. ``"bidi_openai_realtime.testing:serve"`` (what plugins pass as
+            ``register(..., fake=...)``).
+
+    Raises:
+        PluginLoadError: The module or attribute cannot be loaded.
+    """
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        msg = f"A fake server spec must look like 'module:attribute', got {spec!r}."
+        raise PluginLoadError(msg)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        msg = (
+            f"Cannot import fake server module {module_name!r} ({exc}). Fake servers need "
+            "their plugin's test extra, e.g. pip install 'bidi-openai-realtime[test]'."
+        )
+        raise PluginLoadError(msg) from exc
+    factory: Callable[..., Any] | None = getattr(module, attr, None)
+    if not callable(factory):
+        msg = f"{module_name!r} has no callable {attr!r}; check the plugin's fake= spec."
+        raise PluginLoadError(msg)
+    return factory  # type: ignore[return-value]

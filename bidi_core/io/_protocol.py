@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from .._protocol import ModelCapabilities
-from ..events import BidiInputEvent, BidiOutputEvent
+from ..events import BidiInputEvent, BidiOutputEvent, ToolResultEvent
 
 __all__ = ["BidiInput", "BidiOutput"]
 
@@ -54,8 +54,8 @@ class BidiOutput(Protocol):
     was actually heard, to truncate the provider's copy of it.
     """
 
-    async def handle(self, event: BidiOutputEvent) -> None:
-        """Render one output event."""
+    async def handle(self, event: BidiOutputEvent | ToolResultEvent) -> None:
+        """Render one event: a model output event, or the ``ToolResultEvent`` the agent sent."""
 
     def clear_audio(self) -> None:
         """Drop audio queued for playback but not played yet."""

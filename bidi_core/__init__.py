@@ -66,12 +66,18 @@ from .types import ContentBlock, Message, Messages, ToolResult, ToolSpec, ToolUs
 
 if TYPE_CHECKING:
     from ._base import BidiModelBase, ModelState
+    from .agent import AgentStats, BidiAgent
+    from .tools import AgentTool, tool
 
 # Names whose modules import asyncio & co. are loaded on first use, so that
 # ``import bidi_core; bidi_core.list_models()`` stays cheap.
 _LAZY = {
+    "AgentStats": ".agent",
+    "AgentTool": ".tools",
+    "BidiAgent": ".agent",
     "BidiModelBase": "._base",
     "ModelState": "._base",
+    "tool": ".tools",
 }
 
 
@@ -86,6 +92,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AgentStats",
+    "AgentTool",
+    "BidiAgent",
     "BidiAudioDroppedEvent",
     "BidiAudioInputEvent",
     "BidiAudioStreamEvent",
@@ -139,4 +148,5 @@ __all__ = [
     "get_model",
     "hookimpl",
     "list_models",
+    "tool",
 ]

@@ -1,0 +1,558 @@
+"""``NovaSonicModel``: Amazon Nova Sonic over Bedrock's bidirectional HTTP/2 event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from typing import Any, ClassVar
+
+import boto3
+from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
+from aws_sdk_bedrock_runtime.config import AsyncBedrockRuntimeConfig
+from aws_sdk_bedrock_runtime.models import (
+    BidirectionalInputPayloadPart,
+    InternalServerException,
+    InvokeModelWithBidirectionalStreamInputChunk,
+    InvokeModelWithBidirectionalStreamOperationInput,
+    InvokeModelWithBidirectionalStreamOutputChunk,
+    ModelStreamErrorException,
+    ModelTimeoutException,
+    ServiceUnavailableException,
+    ThrottlingException,
+    ValidationException,
+)
+from bidi_core import (
+    BidiConnectionError,
+    BidiModelBase,
+    ConfigError,
+    ProviderError,
+    ProviderProtocolError,
+    UnsupportedInputError,
+)
+from bidi_core._config import check_keys, copy_config
+from bidi_core.events import (
+    BidiAudioInputEvent,
+    BidiErrorEvent,
+    BidiInputEvent,
+    BidiOutputEvent,
+    BidiResponseCompleteEvent,
+    BidiTextInputEvent,
+    BidiTranscriptStreamEvent,
+    ToolResultEvent,
+)
+from bidi_core.types import Message, Messages, ToolSpec
+from smithy_core.exceptions import CallError, SmithyError
+
+from . import _wire as wire
+from ._settings import DEFAULT_MODEL_ID, NovaSettings, capabilities_for, parse_settings
+from ._transport import (
+    NoCredentialsError,
+    NovaCRTHTTPClient,
+    SessionCredentialsResolver,
+    harmless_crt_error,
+)
+
+__all__ = ["NovaSonicModel"]
+
+logger = logging.getLogger("bidi_nova_sonic")
+
+#: ValidationException messages Bedrock uses for an idle stream (a timeout, not a bug).
+_IDLE_RE = re.compile(r"timed out waiting for input|InternalErrorCode\s*=\s*531", re.IGNORECASE)
+#: Stream exceptions after which a new stream with the conversation so far can continue.
+_RECOVERABLE = (
+    ValidationException,
+    ModelStreamErrorException,
+    InternalServerException,
+    ServiceUnavailableException,
+    ThrottlingException,
+)
+_BACKOFF = (ThrottlingException, ServiceUnavailableException)
+_OPEN_TIMEOUT = 15.0
+_CLOSE_WAIT = 2.0
+
+
+class _Stream:
+    """One Bedrock bidirectional stream (one connection) and its bookkeeping."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncBedrockRuntimeClient,
+        transport: NovaCRTHTTPClient,
+        resolver: SessionCredentialsResolver,
+        output_rate: int,
+    ) -> None:
+        self.client = client
+        self.transport = transport
+        self.resolver = resolver
+        self.duplex: Any = None
+        self.receiver: Any = None
+        self.prompt_name = str(uuid.uuid4())
+        self.audio_content: str | None = None
+        self.translator = wire.OutputTranslator(output_rate=output_rate)
+        self.session_ended = False
+        self.released = False
+
+    async def send(self, event: wire.NovaEvent) -> None:
+        chunk = InvokeModelWithBidirectionalStreamInputChunk(
+            value=BidirectionalInputPayloadPart(bytes_=wire.encode_chunk(event))
+        )
+        await self.duplex.input_stream.send(chunk)
+
+    async def release(self) -> None:
+        """Close everything without waiting on the network (idempotent)."""
+        if self.released:
+            return
+        self.released = True
+        body = self.transport.request_body
+        if body is not None and not getattr(body, "closed", True):
+            with contextlib.suppress(Exception):
+                await body.close(flush=False)  # unblocks writers of a dead stream
+        with contextlib.suppress(Exception):
+            await self.client.close()  # closes the HTTP/2 connection
+        await self.transport.wait_stream_done(_CLOSE_WAIT)
+        if self.receiver is not None:
+            with contextlib.suppress(Exception):
+                await self.receiver.close()
+
+
+def _exception_name(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+class NovaSonicModel(BidiModelBase):
+    """Amazon Nova Sonic (v1 and Nova 2 Sonic) through ``aws_sdk_bedrock_runtime``.
+
+    Args:
+        model_id: ``"amazon.nova-sonic-v1:0"`` (default) or ``"amazon.nova-2-sonic-v1:0"``
+            (or an inference profile / ARN of either).
+        provider_config: Model behaviour; see the plugin README (``audio``, ``inference``,
+            ``turn_detection``, ``history``, ``connection_limit_s``,
+            ``max_error_recoveries``, ``session``, ``prompt``).
+        client_config: ``boto_session`` or ``region`` (not both), ``endpoint_uri``,
+            ``ca_bundle``. The boto3 session is kept by reference; credentials are
+            asked from it for every connection.
+
+    Raises:
+        ConfigError: An unknown keyword or config key, or an invalid value.
+    """
+
+    provider: ClassVar[str] = "nova_sonic"
+
+    def __init__(
+        self,
+        model_id: str = DEFAULT_MODEL_ID,
+        provider_config: dict[str, Any] | None = None,
+        client_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            check_keys(
+                kwargs, ["model_id", "provider_config", "client_config"], where="NovaSonicModel()"
+            )
+        provider = copy_config(provider_config or {})
+        client = copy_config(client_config or {})
+        self._settings: NovaSettings = parse_settings(model_id, provider, client)
+        self.capabilities = capabilities_for(
+            input_rate=self._settings.input_rate, output_rate=self._settings.output_rate
+        )
+        super().__init__(
+            model_id=model_id, config={"provider_config": provider, "client_config": client}
+        )
+        self._session: Any = self._settings.boto_session
+        self._stream: _Stream | None = None
+        self._ready = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+        self._system_prompt: str | None = None
+        self._tools: list[ToolSpec] = []
+        self._conversation: Messages = []
+        self._recoveries = 0
+        self._closing = False
+        self._read_done: asyncio.Event | None = None
+        #: Access key ids used by each connection, in order (never secrets; for diagnostics).
+        self.access_keys_used: list[str] = []
+
+    @property
+    def settings(self) -> NovaSettings:
+        """The validated configuration."""
+        return self._settings
+
+    @property
+    def conversation(self) -> Messages:
+        """The conversation this model has seen (replayed after a recovered stream error)."""
+        return list(self._conversation)
+
+    def connection_limit_s(self) -> float | None:
+        return self._settings.connection_limit_s
+
+    def input_sample_rate(self) -> int:
+        return self._settings.input_rate
+
+    # ---------------------------------------------------------------- connect
+
+    def _boto_session(self) -> Any:
+        if self._session is None:
+            self._session = boto3.Session(region_name=self._settings.region)
+        return self._session
+
+    async def _connect(self, messages: Messages) -> _Stream:
+        settings = self._settings
+        session = self._boto_session()
+        region = settings.region or getattr(session, "region_name", None)
+        if not region:
+            msg = (
+                "No AWS region for Nova Sonic: pass client_config={'region': 'us-east-1'} "
+                "or a boto3.Session(region_name=...), or set AWS_REGION."
+            )
+            raise ConfigError(msg)
+        endpoint = settings.endpoint_uri or f"https://bedrock-runtime.{region}.amazonaws.com"
+        transport = NovaCRTHTTPClient(settings.ca_bundle)
+        resolver = SessionCredentialsResolver(session)
+        try:
+            config = await AsyncBedrockRuntimeConfig.resolve(
+                endpoint_uri=endpoint,
+                region=region,
+                aws_credentials_identity_resolver=resolver,
+                transport=transport,
+            )
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await transport.close()
+            msg = f"Could not configure the Bedrock client for Nova Sonic: {exc}"
+            raise BidiConnectionError(msg, provider=self.provider) from exc
+        stream = _Stream(
+            client=AsyncBedrockRuntimeClient(config=config),
+            transport=transport,
+            resolver=resolver,
+            output_rate=settings.output_rate,
+        )
+        try:
+            await self._open_stream(stream, messages)
+        except BaseException:
+            await stream.release()
+            raise
+        self.access_keys_used.extend(resolver.resolved_access_keys)
+        return stream
+
+    async def _open_stream(self, stream: _Stream, messages: Messages) -> None:
+        settings = self._settings
+        try:
+            stream.duplex = await stream.client.invoke_model_with_bidirectional_stream(
+                InvokeModelWithBidirectionalStreamOperationInput(model_id=self.model_id)
+            )
+        except NoCredentialsError as exc:
+            raise BidiConnectionError(str(exc), provider=self.provider) from exc
+        except Exception as exc:
+            raise self._connect_error(exc) from exc
+
+        async def setup() -> None:
+            await stream.send(wire.session_start(settings))
+            await stream.send(wire.prompt_start(stream.prompt_name, settings, self._tools))
+            if self._system_prompt:
+                for event in wire.text_content(
+                    stream.prompt_name,
+                    str(uuid.uuid4()),
+                    "SYSTEM",
+                    self._system_prompt,
+                    interactive=False,
+                ):
+                    await stream.send(event)
+            for role, text in wire.trim_history(messages, settings.history):
+                for event in wire.text_content(
+                    stream.prompt_name, str(uuid.uuid4()), role, text, interactive=False
+                ):
+                    await stream.send(event)
+
+        sender = asyncio.create_task(setup(), name="nova_sonic-setup")
+        output = asyncio.create_task(stream.duplex.await_output(), name="nova_sonic-output")
+        try:
+            async with asyncio.timeout(_OPEN_TIMEOUT):
+                done, _ = await asyncio.wait({sender, output}, return_when=asyncio.FIRST_EXCEPTION)
+                if output in done and output.exception() is not None:
+                    raise output.exception()  # type: ignore[misc]
+                await sender
+                _, stream.receiver = await output
+        except TimeoutError as exc:
+            msg = f"Nova Sonic did not answer within {_OPEN_TIMEOUT:g} s ({stream.transport!r})."
+            raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
+        except NoCredentialsError as exc:
+            raise BidiConnectionError(str(exc), provider=self.provider) from exc
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self._connect_error(exc) from exc
+        finally:
+            for task in (sender, output):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+                elif not task.cancelled():
+                    task.exception()
+
+    def _connect_error(self, exc: BaseException) -> ProviderError:
+        cause = exc.__cause__ if isinstance(exc, OSError) and exc.__cause__ else exc
+        code = _exception_name(cause) if isinstance(cause, CallError) else None
+        retryable = not isinstance(cause, CallError) or bool(
+            getattr(cause, "is_retry_safe", False) or isinstance(cause, _BACKOFF)
+        )
+        msg = f"Could not open the Nova Sonic stream ({_exception_name(cause)}: {cause})."
+        return BidiConnectionError(msg, provider=self.provider, code=code, retryable=retryable)
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def _open(
+        self,
+        *,
+        system_prompt: str | None,
+        tools: list[ToolSpec],
+        messages: Messages,
+        restart_config: dict[str, Any],
+    ) -> None:
+        check_keys(restart_config, (), where="nova_sonic start() restart_config")
+        self._system_prompt = system_prompt
+        self._tools = list(tools)
+        self._conversation = list(messages)
+        self._recoveries = 0
+        self._closing = False
+        self._ready.clear()
+        self._read_done = asyncio.Event()
+        self._stream = await self._connect(messages)
+        self._ready.set()
+
+    async def _read(self) -> None:
+        done = self._read_done
+        try:
+            while True:
+                stream = self._stream
+                if stream is None or self._closing:
+                    return
+                try:
+                    await self._pump(stream)
+                    return
+                except _Recover as recover:
+                    await self._recover(stream, recover.error)
+        finally:
+            if done is not None:
+                done.set()
+
+    async def _pump(self, stream: _Stream) -> None:
+        receiver = stream.receiver
+        while True:
+            try:
+                item = await receiver.receive()
+            except ModelTimeoutException as exc:
+                self._end_response(stream)
+                raise self._timeout_error(f"Nova Sonic stream timed out: {exc.message}") from exc
+            except ValidationException as exc:
+                self._end_response(stream)
+                if _IDLE_RE.search(exc.message or ""):
+                    msg = f"Nova Sonic closed the idle stream: {exc.message}"
+                    raise self._timeout_error(msg) from exc
+                raise _Recover(exc) from exc
+            except _RECOVERABLE as exc:
+                self._end_response(stream)
+                raise _Recover(exc) from exc
+            except CallError as exc:
+                if self._closing:
+                    return
+                msg = f"Nova Sonic stream failed ({_exception_name(exc)}: {exc.message})."
+                raise BidiConnectionError(
+                    msg, provider=self.provider, code=_exception_name(exc)
+                ) from exc
+            except (SmithyError, OSError) as exc:
+                if self._closing:
+                    return
+                crt_error = stream.transport.stream_error()
+                if crt_error is not None and not harmless_crt_error(crt_error):
+                    msg = f"The Nova Sonic connection broke ({crt_error})."
+                    raise BidiConnectionError(
+                        msg, provider=self.provider, retryable=True
+                    ) from exc
+                msg = f"Nova Sonic sent an event stream frame that cannot be decoded ({exc})."
+                raise ProviderProtocolError(
+                    msg, provider=self.provider, code="malformed_frame"
+                ) from exc
+            if item is None:
+                if self._closing or stream.session_ended:
+                    return
+                crt_error = stream.transport.stream_error()
+                detail = f" ({crt_error})" if crt_error is not None else ""
+                msg = f"The Nova Sonic stream ended unexpectedly{detail}."
+                raise BidiConnectionError(msg, provider=self.provider, retryable=True)
+            if not isinstance(item, InvokeModelWithBidirectionalStreamOutputChunk):
+                logger.debug("Ignoring unknown Nova output variant %r.", item)
+                continue
+            try:
+                event = wire.decode_chunk(item.value.bytes_ or b"")
+            except ValueError as exc:
+                self._emit(
+                    BidiErrorEvent(
+                        message=f"Nova Sonic sent an output event that is not JSON; skipped ({exc}).",
+                        code="malformed_event",
+                        recoverable=True,
+                    )
+                )
+                continue
+            for out in stream.translator.translate(event):
+                self._deliver(out)
+
+    def _deliver(self, event: BidiOutputEvent) -> None:
+        if isinstance(event, BidiTranscriptStreamEvent) and event.is_final and event.text:
+            role = "assistant" if event.role == "assistant" else "user"
+            self._remember(role, event.text)
+        elif isinstance(event, BidiResponseCompleteEvent):
+            self._recoveries = 0
+        self._emit(event)
+
+    def _remember(self, role: str, text: str) -> None:
+        message: Message = {"role": role, "content": [{"text": text}]}  # type: ignore[typeddict-item]
+        self._conversation.append(message)
+        limit = self._settings.history.max_messages * 2
+        if len(self._conversation) > limit:
+            del self._conversation[: len(self._conversation) - limit]
+
+    def _end_response(self, stream: _Stream) -> None:
+        """A stream error cut a response short: complete it with ``stop_reason="error"``."""
+        response_id = stream.translator.abort_response()
+        if response_id is not None:
+            self._emit(BidiResponseCompleteEvent(response_id=response_id, stop_reason="error"))
+
+    async def _recover(self, stream: _Stream, error: CallError) -> None:
+        name = _exception_name(error)
+        if self._recoveries >= self._settings.max_error_recoveries:
+            msg = (
+                f"Nova Sonic stream failed ({name}: {error.message}); gave up after "
+                f"{self._recoveries} reconnection(s)."
+            )
+            raise BidiConnectionError(
+                msg, provider=self.provider, code=name, retryable=isinstance(error, _BACKOFF)
+            ) from error
+        self._recoveries += 1
+        self._ready.clear()
+        self._emit(
+            BidiErrorEvent(
+                message=(
+                    f"Nova Sonic ended the stream with {name}: {error.message}. "
+                    "Reconnecting with the conversation so far."
+                ),
+                code=name,
+                recoverable=True,
+                details={"exception": name, "reconnect": self._recoveries},
+            )
+        )
+        await stream.release()
+        if isinstance(error, _BACKOFF):
+            await asyncio.sleep(0.5 * self._recoveries)
+        async with self._send_lock:
+            if self._closing:
+                return
+            try:
+                new = await self._connect(self._conversation)
+            except ProviderError as exc:
+                msg = f"Nova Sonic could not reconnect after {name}: {exc.message}"
+                raise BidiConnectionError(
+                    msg, provider=self.provider, code=name, retryable=True
+                ) from exc
+            self._stream = new
+            self._ready.set()
+
+    # ------------------------------------------------------------------ input
+
+    async def _send(self, event: BidiInputEvent | ToolResultEvent) -> None:
+        if isinstance(event, BidiTextInputEvent) and event.role != "user":
+            msg = (
+                "Nova Sonic takes the system prompt in start(system_prompt=...); "
+                f"mid-session text with role {event.role!r} is not supported."
+            )
+            raise UnsupportedInputError(msg)
+        for attempt in range(2):
+            await self._ready.wait()
+            stream = self._stream
+            if stream is None:
+                msg = "Cannot send an event: the Nova Sonic connection is closed."
+                raise BidiConnectionError(msg, provider=self.provider)
+            try:
+                async with self._send_lock:
+                    if stream is not self._stream:
+                        continue
+                    await self._send_on(stream, event)
+            except (OSError, SmithyError) as exc:
+                if attempt == 0 and (stream is not self._stream or not self._ready.is_set()):
+                    continue  # the stream is being replaced after an error: resend there
+                msg = f"Cannot send to Nova Sonic: the stream is closed ({exc})."
+                raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
+            if isinstance(event, BidiTextInputEvent):
+                self._remember("user", event.text)
+            return
+
+    async def _send_on(self, stream: _Stream, event: BidiInputEvent | ToolResultEvent) -> None:
+        prompt = stream.prompt_name
+        if isinstance(event, BidiAudioInputEvent):
+            if stream.audio_content is None:
+                name = str(uuid.uuid4())
+                await stream.send(wire.audio_content_start(prompt, name, self._settings.input_rate))
+                stream.audio_content = name
+            await stream.send(wire.audio_input(prompt, stream.audio_content, event.audio))
+        elif isinstance(event, BidiTextInputEvent):
+            for item in wire.text_content(
+                prompt, str(uuid.uuid4()), "USER", event.text, interactive=True
+            ):
+                await stream.send(item)
+        elif isinstance(event, ToolResultEvent):
+            for item in wire.tool_result_content(prompt, str(uuid.uuid4()), event.tool_result):
+                await stream.send(item)
+        else:  # pragma: no cover - images are refused by the capability check
+            msg = f"Nova Sonic cannot send {type(event).__name__}."
+            raise UnsupportedInputError(msg)
+
+    # ------------------------------------------------------------------ close
+
+    async def _close(self, *, graceful: bool) -> None:
+        stream = self._stream
+        if graceful:
+            self._closing = True
+            if stream is not None and stream.duplex is not None:
+                await self._shutdown_sequence(stream)
+            return
+        self._closing = True
+        self._ready.clear()
+        if stream is not None:
+            await stream.release()
+        reader = self._reader
+        if reader is not None and not reader.done():
+            await asyncio.wait([reader], timeout=_CLOSE_WAIT)
+        self._stream = None
+
+    async def _shutdown_sequence(self, stream: _Stream) -> None:
+        """contentEnd (audio) -> promptEnd -> sessionEnd -> close the input stream."""
+        if stream.transport.stream_finished or stream.released:
+            return  # the service already ended the stream: nothing can be sent
+        try:
+            async with self._send_lock:
+                prompt = stream.prompt_name
+                if stream.audio_content is not None:
+                    await stream.send(wire.content_end(prompt, stream.audio_content))
+                    stream.audio_content = None
+                await stream.send(wire.prompt_end(prompt))
+                await stream.send(wire.session_end())
+                stream.session_ended = True
+                await stream.duplex.input_stream.close()
+        except (OSError, SmithyError) as exc:
+            logger.debug("Nova Sonic shutdown sequence cut short: %r", exc)
+            return
+        # Let the service finish the response stream so the reader ends by itself.
+        done = self._read_done
+        if done is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CLOSE_WAIT):
+                    await done.wait()
+
+
+class _Recover(Exception):  # noqa: N818 - internal control flow, not an error type
+    def __init__(self, error: CallError) -> None:
+        super().__init__(str(error))
+        self.error = error

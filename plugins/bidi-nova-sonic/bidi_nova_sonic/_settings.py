@@ -1,0 +1,264 @@
+"""Nova Sonic constants, capabilities and configuration parsing (no SDK imports).
+
+Everything here is importable by ``_hooks.py`` without pulling in boto3 or the
+Bedrock SDK, so ``bidi_core.list_models()`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import attrs
+from bidi_core import ConfigError, ModelCapabilities
+from bidi_core._config import check_keys, copy_config
+
+__all__ = [
+    "CAPABILITIES",
+    "DEFAULT_MODEL_ID",
+    "NOVA_2_MODEL_ID",
+    "NovaSettings",
+    "capabilities_for",
+    "is_nova_2",
+    "parse_settings",
+]
+
+#: The default ``model_id`` (Amazon Nova Sonic v1).
+DEFAULT_MODEL_ID: Final = "amazon.nova-sonic-v1:0"
+#: Amazon Nova 2 Sonic (turn detection sensitivity, cross-modal text input).
+NOVA_2_MODEL_ID: Final = "amazon.nova-2-sonic-v1:0"
+#: A Bedrock bidirectional stream stays open for at most 8 minutes.
+PROVIDER_LIMIT_S: Final = 480.0
+#: Default proactive restart, before the provider's limit cuts an answer off.
+DEFAULT_CONNECTION_LIMIT_S: Final = 460.0
+INPUT_RATES: Final = (16000, 8000)
+OUTPUT_RATES: Final = (24000, 16000, 8000)
+DEFAULT_VOICE: Final = "matthew"
+DEFAULT_INFERENCE: Final[dict[str, Any]] = {"maxTokens": 1024, "topP": 0.9, "temperature": 0.7}
+ENDPOINTING_SENSITIVITIES: Final = ("HIGH", "MEDIUM", "LOW")
+
+_PROVIDER_KEYS = (
+    "audio",
+    "connection_limit_s",
+    "history",
+    "inference",
+    "max_error_recoveries",
+    "prompt",
+    "session",
+    "turn_detection",
+)
+_AUDIO_KEYS = ("channels", "format", "input_sample_rate", "output_sample_rate", "voice")
+_HISTORY_KEYS = ("max_message_bytes", "max_messages", "max_total_bytes")
+_CLIENT_KEYS = ("boto_session", "ca_bundle", "endpoint_uri", "region")
+
+
+def is_nova_2(model_id: str) -> bool:
+    """Whether *model_id* names an Amazon Nova 2 Sonic model (id, ARN or profile)."""
+    return "nova-2-sonic" in model_id
+
+
+def capabilities_for(*, input_rate: int = 16000, output_rate: int = 24000) -> ModelCapabilities:
+    """Return the capabilities of a Nova Sonic model with these audio settings.
+
+    ``connection_limit_s`` is Bedrock's 8-minute stream limit; the model restarts
+    proactively a little earlier (``provider_config['connection_limit_s']``).
+    """
+    return ModelCapabilities(
+        input_modalities=("text", "audio"),
+        output_modalities=("text", "audio"),
+        tools=True,
+        interruption=True,
+        output_truncation=False,
+        resumption=False,
+        connection_limit_s=PROVIDER_LIMIT_S,
+        input_sample_rates=(input_rate,),
+        output_sample_rate=output_rate,
+        resamples_input=True,
+        image_mime_types=(),
+    )
+
+
+#: Capabilities with the default configuration (what ``bidi models`` shows).
+CAPABILITIES: Final = capabilities_for()
+
+
+@attrs.frozen(kw_only=True)
+class HistoryLimits:
+    """How much history is replayed into a new Nova session (oldest dropped first).
+
+    Attributes:
+        max_messages: Messages kept (Nova accepts about 40).
+        max_message_bytes: UTF-8 bytes per message; longer text is cut.
+        max_total_bytes: UTF-8 bytes over all kept messages.
+    """
+
+    max_messages: int = 40
+    max_message_bytes: int = 1024
+    max_total_bytes: int = 40 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class NovaSettings:
+    """Validated configuration of one :class:`~bidi_nova_sonic.NovaSonicModel`."""
+
+    model_id: str
+    input_rate: int
+    output_rate: int
+    voice: str
+    inference: dict[str, Any]
+    session_extra: dict[str, Any]
+    prompt_extra: dict[str, Any]
+    turn_detection: dict[str, Any] | None
+    history: HistoryLimits
+    connection_limit_s: float | None
+    max_error_recoveries: int
+    endpoint_uri: str | None
+    ca_bundle: str | None
+    region: str | None
+    boto_session: Any = attrs.field(eq=False, repr=False)
+
+    @property
+    def nova_2(self) -> bool:
+        """Whether the model is Nova 2 Sonic."""
+        return is_nova_2(self.model_id)
+
+
+def _int_choice(value: Any, choices: tuple[int, ...], where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
+        allowed = ", ".join(map(str, choices))
+        msg = f"{where} must be one of {allowed} (got {value!r})."
+        raise ConfigError(msg)
+    return value
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{where} must be a positive int (got {value!r})."
+        raise ConfigError(msg)
+    return value
+
+
+def _turn_detection(value: Any, model_id: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not is_nova_2(model_id):
+        msg = (
+            f"provider_config['turn_detection'] needs Amazon Nova 2 Sonic "
+            f"(e.g. model_id={NOVA_2_MODEL_ID!r}); {model_id!r} has no turn detection setting."
+        )
+        raise ConfigError(msg)
+    if isinstance(value, str):
+        value = {"endpointingSensitivity": value}
+    if not isinstance(value, dict):
+        msg = (
+            "provider_config['turn_detection'] must be 'HIGH', 'MEDIUM', 'LOW' or a "
+            f"turnDetectionConfiguration dict (got {type(value).__name__})."
+        )
+        raise ConfigError(msg)
+    sensitivity = value.get("endpointingSensitivity")
+    if sensitivity is not None and sensitivity not in ENDPOINTING_SENSITIVITIES:
+        msg = (
+            "turn_detection endpointingSensitivity must be one of "
+            f"{', '.join(ENDPOINTING_SENSITIVITIES)} (got {sensitivity!r})."
+        )
+        raise ConfigError(msg)
+    return dict(value)
+
+
+def parse_settings(
+    model_id: str, provider_config: dict[str, Any], client_config: dict[str, Any]
+) -> NovaSettings:
+    """Validate both config dicts (already private copies) and return the settings.
+
+    Raises:
+        ConfigError: An unknown key (naming the accepted keys and the closest) or a bad value.
+    """
+    if not isinstance(model_id, str) or not model_id:
+        msg = f"model_id must be a non-empty string such as {DEFAULT_MODEL_ID!r}."
+        raise ConfigError(msg)
+    check_keys(provider_config, _PROVIDER_KEYS, where="nova_sonic provider_config")
+    check_keys(client_config, _CLIENT_KEYS, where="nova_sonic client_config")
+    audio = provider_config.get("audio") or {}
+    check_keys(audio, _AUDIO_KEYS, where="nova_sonic provider_config['audio']")
+    if audio.get("channels", 1) != 1:
+        msg = "Nova Sonic streams mono audio; provider_config['audio']['channels'] must be 1."
+        raise ConfigError(msg)
+    if audio.get("format", "pcm") != "pcm":
+        msg = "Nova Sonic streams 16-bit PCM; provider_config['audio']['format'] must be 'pcm'."
+        raise ConfigError(msg)
+    input_rate = _int_choice(
+        audio.get("input_sample_rate", 16000), INPUT_RATES, "audio input_sample_rate"
+    )
+    output_rate = _int_choice(
+        audio.get("output_sample_rate", 24000), OUTPUT_RATES, "audio output_sample_rate"
+    )
+    voice = audio.get("voice", DEFAULT_VOICE)
+    if not isinstance(voice, str) or not voice:
+        msg = f"audio voice must be a voice id such as 'matthew' or 'tiffany' (got {voice!r})."
+        raise ConfigError(msg)
+    for key in ("inference", "session", "prompt"):
+        if not isinstance(provider_config.get(key, {}), dict):
+            msg = f"provider_config[{key!r}] must be a dict."
+            raise ConfigError(msg)
+    history = provider_config.get("history") or {}
+    check_keys(history, _HISTORY_KEYS, where="nova_sonic provider_config['history']")
+    limits = HistoryLimits(
+        **{k: _positive_int(v, f"history {k}") for k, v in history.items()},
+    )
+    limit = provider_config.get("connection_limit_s", DEFAULT_CONNECTION_LIMIT_S)
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+            msg = f"connection_limit_s must be a positive number or None (got {limit!r})."
+            raise ConfigError(msg)
+        if not math.isfinite(limit) or limit > PROVIDER_LIMIT_S:
+            msg = (
+                f"connection_limit_s must be at most {PROVIDER_LIMIT_S:g} s, Bedrock's stream "
+                f"limit (got {limit!r}); use None to rely on the provider's timeout."
+            )
+            raise ConfigError(msg)
+    recoveries = provider_config.get("max_error_recoveries", 2)
+    if isinstance(recoveries, bool) or not isinstance(recoveries, int) or recoveries < 0:
+        msg = f"max_error_recoveries must be an int >= 0 (got {recoveries!r})."
+        raise ConfigError(msg)
+
+    session = client_config.get("boto_session")
+    region = client_config.get("region")
+    if session is not None and region is not None:
+        msg = (
+            "client_config takes 'boto_session' or 'region', not both: the region comes "
+            "from the session (boto3.Session(region_name=...))."
+        )
+        raise ConfigError(msg)
+    if region is not None and (not isinstance(region, str) or not region):
+        msg = f"client_config['region'] must be a region name such as 'us-east-1' (got {region!r})."
+        raise ConfigError(msg)
+    endpoint = client_config.get("endpoint_uri")
+    if endpoint is not None:
+        if not isinstance(endpoint, str) or not endpoint.startswith("https://"):
+            msg = (
+                f"client_config['endpoint_uri'] must be an https:// URL (got {endpoint!r}): "
+                "the Bedrock bidirectional stream needs HTTP/2 over TLS, and the awscrt "
+                "transport cannot speak cleartext HTTP/2."
+            )
+            raise ConfigError(msg)
+        endpoint = endpoint.rstrip("/")
+    ca_bundle = client_config.get("ca_bundle")
+    if ca_bundle is not None:
+        ca_bundle = str(ca_bundle)
+    return NovaSettings(
+        model_id=model_id,
+        input_rate=input_rate,
+        output_rate=output_rate,
+        voice=voice,
+        inference={**DEFAULT_INFERENCE, **copy_config(provider_config.get("inference", {}))},
+        session_extra=copy_config(provider_config.get("session", {})),
+        prompt_extra=copy_config(provider_config.get("prompt", {})),
+        turn_detection=_turn_detection(provider_config.get("turn_detection"), model_id),
+        history=limits,
+        connection_limit_s=None if limit is None else float(limit),
+        max_error_recoveries=recoveries,
+        endpoint_uri=endpoint,
+        ca_bundle=ca_bundle,
+        region=region,
+        boto_session=session,
+    )

@@ -1,0 +1,225 @@
+"""The Bedrock client plumbing: awscrt HTTP/2 transport, TLS trust, credentials.
+
+Pitfalls handled here (see the plugin README):
+
+* The SDK's default transport (aiohttp) cannot do duplex streaming, so every
+  connection uses :class:`NovaCRTHTTPClient`, a ``smithy_http.aio.crt.AWSCRTHTTPClient``
+  that forces HTTP/2 (over cleartext or HTTP/1.1 the stream would hang silently).
+* awscrt reads neither ``SSL_CERT_FILE`` nor a CA option; ``ca_bundle`` is applied
+  with ``TlsContextOptions.override_default_trust_store_from_path``. The SDK
+  deep-copies its config (and with it the transport), so ``__deepcopy__`` returns
+  the same object instead of a plain client that would lose the trust store.
+* When the service ends the HTTP/2 stream first, awscrt's request-body writer task
+  fails with ``AWS_ERROR_HTTP_STREAM_HAS_COMPLETED`` after the client closes its
+  input. That error is expected and retrieved here (never "Task exception was never
+  retrieved"); any other writer error is logged.
+* Credentials come from the boto3 session through :class:`SessionCredentialsResolver`,
+  so no code path builds the SDK's default ``IdentityChain`` (which can probe the
+  IMDS / container endpoints on 169.254.x).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from awscrt import io as crt_io
+from awscrt.exceptions import AwsCrtError
+from smithy_aws_core.identity import AWSCredentialsIdentity, AWSIdentityProperties
+from smithy_http.aio.crt import AWSCRTHTTPClient, AWSCRTHTTPClientConfig, AWSCRTHTTPResponse
+
+__all__ = [
+    "NoCredentialsError",
+    "NovaCRTHTTPClient",
+    "SessionCredentialsResolver",
+    "harmless_crt_error",
+]
+
+logger = logging.getLogger("bidi_nova_sonic")
+
+_lock = threading.Lock()
+_event_loop: Any = None
+_tls_contexts: dict[str | None, crt_io.ClientTlsContext] = {}
+
+#: awscrt errors that only say the HTTP/2 stream was already over.
+_HARMLESS = frozenset({"AWS_ERROR_HTTP_STREAM_HAS_COMPLETED", "AWS_ERROR_HTTP_STREAM_NOT_ACTIVATED"})
+
+
+class NoCredentialsError(Exception):
+    """The boto3 session found no AWS credentials."""
+
+
+def harmless_crt_error(exc: BaseException | None) -> bool:
+    """Whether *exc* is awscrt's expected "stream has completed" error (or wraps it)."""
+    while exc is not None:
+        if isinstance(exc, AwsCrtError) and exc.name in _HARMLESS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _shared_event_loop() -> Any:
+    """One awscrt event-loop thread for every connection of the process."""
+    global _event_loop  # noqa: PLW0603 - a process-wide awscrt resource, created once
+    with _lock:
+        if _event_loop is None:
+            from smithy_http.aio.crt import _AWSCRTEventLoop  # noqa: PLC0415
+
+            _event_loop = _AWSCRTEventLoop()
+        return _event_loop
+
+
+def _tls_context(ca_bundle: str | None) -> crt_io.ClientTlsContext:
+    with _lock:
+        ctx = _tls_contexts.get(ca_bundle)
+        if ctx is None:
+            options = crt_io.TlsContextOptions()
+            if ca_bundle is not None:
+                options.override_default_trust_store_from_path(ca_filepath=ca_bundle)
+            ctx = _tls_contexts[ca_bundle] = crt_io.ClientTlsContext(options)
+        return ctx
+
+
+def _retrieve_writer_error(task: asyncio.Future[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None and not harmless_crt_error(exc):
+        logger.debug("awscrt request body writer ended with %r", exc)
+
+
+class NovaCRTHTTPClient(AWSCRTHTTPClient):
+    """The awscrt HTTP/2 transport for one Nova connection.
+
+    Args:
+        ca_bundle: PEM file of extra trusted CAs (replaces the system trust store,
+            as awscrt's ``override_default_trust_store`` does).
+    """
+
+    def __init__(self, ca_bundle: str | None = None) -> None:
+        super().__init__(
+            eventloop=_shared_event_loop(),
+            client_config=AWSCRTHTTPClientConfig(force_http_2=True),
+        )
+        self._tls_ctx = _tls_context(ca_bundle)
+        self.ca_bundle = ca_bundle
+        #: The awscrt stream of the request sent (one per connection).
+        self.crt_stream: Any = None
+        #: The request body (``AsyncBytesProvider``) the event publisher writes into.
+        self.request_body: Any = None
+
+    async def send(self, request: Any, *, request_config: Any = None) -> AWSCRTHTTPResponse:
+        """Send the request, remembering its body so a dead stream is never flushed into."""
+        self.request_body = request.body
+        return await super().send(request, request_config=request_config)
+
+    async def _await_response(self, stream: Any) -> AWSCRTHTTPResponse:
+        self.crt_stream = stream
+        writer = getattr(stream, "_writer", None)
+        if writer is not None:
+            writer.add_done_callback(_retrieve_writer_error)
+        return await super()._await_response(stream)
+
+    @property
+    def stream_finished(self) -> bool:
+        """Whether the HTTP/2 stream has completed (or its body writer has stopped)."""
+        stream = self.crt_stream
+        if stream is None:
+            return False
+        writer = getattr(stream, "_writer", None)
+        completion = getattr(stream, "_completion_future", None)
+        return bool(
+            (writer is not None and writer.done()) or (completion is not None and completion.done())
+        )
+
+    def stream_error(self) -> BaseException | None:
+        """The awscrt error that ended the stream, if it ended with one."""
+        completion = getattr(self.crt_stream, "_completion_future", None)
+        if completion is None or not completion.done() or completion.cancelled():
+            return None
+        return completion.exception()  # type: ignore[no-any-return]
+
+    async def wait_stream_done(self, timeout: float) -> None:
+        """Wait (bounded) until the stream has completed and its writer has stopped."""
+        stream = self.crt_stream
+        if stream is None:
+            return
+        waits: list[Any] = []
+        completion = getattr(stream, "_completion_future", None)
+        if completion is not None and not completion.done():
+            waits.append(asyncio.wrap_future(completion))
+        writer = getattr(stream, "_writer", None)
+        if writer is not None and not writer.done():
+            waits.append(writer)
+        if not waits:
+            return
+        done, pending = await asyncio.wait(waits, timeout=timeout)
+        for fut in done:
+            if not fut.cancelled():
+                fut.exception()
+        for fut in pending:
+            if fut is not writer:
+                fut.cancel()
+                with contextlib.suppress(BaseException):
+                    await fut
+
+    def __deepcopy__(self, memo: Any) -> NovaCRTHTTPClient:
+        return self
+
+
+class SessionCredentialsResolver:
+    """Resolves AWS credentials from a boto3 session for one connection.
+
+    The request of every new connection is signed with credentials asked fresh
+    from ``session.get_credentials()`` (botocore refreshes temporary credentials
+    there), never with a snapshot taken when the model was built. The SigV4
+    event-signature chain of a connection is seeded by that request's signature
+    and checked by the service with the same key, so the events of one
+    connection keep the identity resolved for its request; botocore refreshes
+    temporary credentials at least 10 minutes before they expire, which outlives
+    Bedrock's 8-minute stream.
+
+    Args:
+        session: A ``boto3.Session`` (kept by reference).
+    """
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._identity: AWSCredentialsIdentity | None = None
+        self._lock = asyncio.Lock()
+        #: Access key ids handed out, in order (for tests and debugging; never secrets).
+        self.resolved_access_keys: list[str] = []
+
+    def _resolve(self) -> AWSCredentialsIdentity:
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            msg = (
+                "No AWS credentials were found by the boto3 session; configure them "
+                "(environment variables, ~/.aws/credentials, SSO, a role) or pass "
+                "client_config={'boto_session': boto3.Session(...)}."
+            )
+            raise NoCredentialsError(msg)
+        frozen = credentials.get_frozen_credentials()
+        return AWSCredentialsIdentity(
+            access_key_id=frozen.access_key,
+            secret_access_key=frozen.secret_key,
+            session_token=frozen.token or None,
+        )
+
+    async def get_identity(self, *, properties: AWSIdentityProperties) -> AWSCredentialsIdentity:
+        """Return the connection's identity, resolving it from the session the first time."""
+        del properties
+        async with self._lock:
+            if self._identity is None:
+                # get_credentials() may refresh over the network: keep it off the loop.
+                self._identity = await asyncio.to_thread(self._resolve)
+                self.resolved_access_keys.append(self._identity.access_key_id)
+            return self._identity
+
+    async def invalidate(self) -> None:
+        """Forget the identity so the next resolution asks the session again."""
+        async with self._lock:
+            self._identity = None

@@ -1,0 +1,3 @@
+"""The version of bidi-nova-sonic."""
+
+__version__ = "0.1.0"

@@ -334,6 +334,9 @@ class GeminiLiveModel(BidiModelBase):
                 self._session = await cm.__aenter__()
         except genai_errors.APIError as exc:
             raise self._api_error(exc) from exc
+        except ValueError as exc:  # the SDK refused the config (e.g. a Vertex-only field)
+            msg = redact(f"google-genai refused the live config: {exc}", self._secrets())
+            raise ConfigError(msg) from exc
         except TimeoutError as exc:
             msg = f"Gemini Live did not complete the setup within {self._open_timeout:g} s."
             raise BidiConnectionError(msg, provider=PROVIDER, retryable=True) from exc

@@ -1,0 +1,123 @@
+"""Registry, import-lightness, BidiAgent and the ``bidi chat --fake`` CLI with gemini_live."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bidi_core import BidiResponseCompleteEvent, BidiTextInputEvent, ConfigError, Registry
+from bidi_core.testing import FakeServer, load_fake
+from bidi_gemini_live import CAPABILITIES, DEFAULT_MODEL_ID, GeminiLiveModel, __version__
+from bidi_gemini_live._hooks import credentials_configured
+from bidi_gemini_live.testing import FakeGeminiServer, serve
+
+from .conftest import make_model
+
+
+def test_import_and_list_models_do_not_import_the_sdk() -> None:
+    """`import bidi_gemini_live` and `bidi_core.list_models()` import no google-genai."""
+    code = (
+        "import sys, json, bidi_core, bidi_gemini_live\n"
+        "infos = {i.name: i for i in bidi_core.list_models()}\n"
+        "info = infos['gemini_live']\n"
+        "print(json.dumps({'sdk': sorted(m for m in sys.modules if m.startswith('google')),"
+        " 'caps': info.capabilities.to_dict(), 'fake': info.extra.get('fake'),"
+        " 'dist': info.distribution}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    data = json.loads(out.stdout)
+    assert data["sdk"] == []
+    assert data["caps"] == CAPABILITIES.to_dict()
+    assert data["fake"] == "bidi_gemini_live.testing:serve"
+    assert data["dist"] == "bidi-gemini-live"
+
+
+def test_registry_builds_the_model() -> None:
+    """get_model('gemini_live') builds a GeminiLiveModel with the default model id, no I/O."""
+    model = Registry().get_model("gemini_live", client_config={"api_key": "k"})
+    assert isinstance(model, GeminiLiveModel)
+    assert model.model_id == DEFAULT_MODEL_ID
+    assert __version__ == "0.1.0"
+    with pytest.raises(ConfigError):
+        Registry().get_model("gemini_live", modle_id="x")
+
+
+def test_credentials_probe_reads_only_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The credentials probe is true with GOOGLE_API_KEY/GEMINI_API_KEY or Vertex env vars."""
+    assert credentials_configured() is False
+    monkeypatch.setenv("GEMINI_API_KEY", "x")
+    assert credentials_configured() is True
+    monkeypatch.delenv("GEMINI_API_KEY")
+    monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
+    assert credentials_configured() is False
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    assert credentials_configured() is True
+
+
+async def test_fake_satisfies_the_fake_server_contract() -> None:
+    """serve() loads through load_fake and yields a FakeServer with one assistant per connection."""
+    factory = load_fake("bidi_gemini_live.testing:serve")
+    async with factory() as fake:
+        assert isinstance(fake, FakeServer)
+        model = make_model(fake)  # type: ignore[arg-type]
+        await model.start()
+        await model.send(BidiTextInputEvent(text="contract"))
+        async with asyncio.timeout(15):
+            async for event in model.receive():
+                if isinstance(event, BidiResponseCompleteEvent):
+                    break
+        await model.stop()
+        assert len(fake.assistants) == 1
+        assert ("text", "contract") in fake.assistants[0].inputs
+        assert fake.received[0].keys() == {"setup"}
+    with pytest.raises(TypeError, match="accepted"):
+        async with serve(bogus=True):
+            pass
+
+
+async def test_agent_runs_a_tool_against_the_fake(fake: FakeGeminiServer) -> None:
+    """A BidiAgent with one @tool answers a text turn that calls the tool, over the real wire."""
+    from bidi_core import BidiAgent, tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Return the weather for a city.
+
+        Args:
+            city: The city name.
+        """
+        return f"sunny in {city}"
+
+    agent = BidiAgent(make_model(fake), tools=[get_weather], system_prompt="Be brief.")
+    async with agent:
+        await agent.send('What is the weather? get_weather {"city": "Paris"}')
+        async with asyncio.timeout(20):
+            async for event in agent.receive():
+                if isinstance(event, BidiResponseCompleteEvent) and event.stop_reason == "complete":
+                    break
+    texts = [b.get("text", "") for m in agent.messages for b in m["content"]]
+    assert "get_weather returned sunny in Paris." in texts
+    response = next(f for f in fake.received if "tool_response" in f)["tool_response"]
+    assert response["functionResponses"][0]["name"] == "get_weather"
+
+
+async def test_bidi_chat_fake_talks_to_gemini_live() -> None:
+    """`bidi chat --model gemini_live --fake` answers a typed line through the fake server."""
+    cli = pytest.importorskip("bidi_core.cli")
+    chat_module = pytest.importorskip("bidi_core.cli._chat")
+    args = cli.build_parser().parse_args(
+        ["chat", "--model", "gemini_live", "--fake", "--settle", "0.3"]
+    )
+    out = io.StringIO()
+    stats = await chat_module.chat(args, stdin=io.StringIO("hello from the cli\n"), stdout=out)
+    text = out.getvalue()
+    assert "gemini_live fake server" in text
+    assert "You said: hello from the cli." in text
+    assert stats.input_tokens > 0

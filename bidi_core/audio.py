@@ -15,6 +15,8 @@ __all__ = [
     "StreamResampler",
     "duration_ms",
     "rms",
+    "silence",
+    "to_channels",
     "to_mono",
 ]
 
@@ -63,6 +65,29 @@ def to_mono(pcm: bytes, channels: int) -> bytes:
         ),
     )
     return _pcm(mono)
+
+
+def to_channels(pcm: bytes, from_channels: int, to_channels: int) -> bytes:
+    """Convert interleaved PCM16 between channel counts.
+
+    Down to mono the channels are averaged; up from mono the sample is copied to
+    every channel; any other change goes through mono.
+    """
+    if from_channels == to_channels:
+        return pcm
+    mono = to_mono(pcm, from_channels)
+    if to_channels == 1:
+        return mono
+    samples = _samples(mono)
+    out = array("h", bytes(2 * to_channels * len(samples)))
+    for c in range(to_channels):
+        out[c::to_channels] = samples
+    return _pcm(out)
+
+
+def silence(ms: float, sample_rate: int, channels: int = 1) -> bytes:
+    """Return *ms* milliseconds of PCM16 silence (rounded down to whole frames)."""
+    return bytes(2 * channels * int(sample_rate * ms / 1000))
 
 
 class StreamResampler:

@@ -57,6 +57,8 @@ def harmless_crt_error(exc: BaseException | None) -> bool:
     while exc is not None:
         if isinstance(exc, AwsCrtError) and exc.name in _HARMLESS:
             return True
+        if isinstance(exc, RuntimeError) and any(name in str(exc) for name in _HARMLESS):
+            return True  # awscrt sometimes re-raises the same error code as RuntimeError
         exc = exc.__cause__ or exc.__context__
     return False
 

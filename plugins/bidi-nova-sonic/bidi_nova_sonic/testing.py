@@ -253,7 +253,7 @@ class _Session:
     # ------------------------------------------------------------- input
 
     def feed(self, data: bytes) -> None:
-        if self.ended:
+        if self.ended and self.phase != "ended":
             return
         try:
             for outer in self.decoder.feed(data):
@@ -373,7 +373,7 @@ class _Session:
                 raise _ProtocolError("sessionEnd before promptEnd.")
             self.phase = "ended"
             self.server.session_ends += 1
-            self.close_output()
+            self.close_output(reset=False)  # the client still closes its half (empty frame)
         else:
             msg = f"Unknown Nova input event {name!r}."
             raise _ProtocolError(msg)
@@ -510,12 +510,13 @@ class _Session:
         self.server.tasks.add(task)
         task.add_done_callback(self.server.tasks.discard)
 
-    def close_output(self) -> None:
+    def close_output(self, *, reset: bool = True) -> None:
+        """End the response stream (and reset it if the client is still sending)."""
         if self.ended:
             return
         self.ended = True
         self.assistant.close()
-        self.spawn(self.peer.end_stream(self.stream_id, reset=not self.input_done))
+        self.spawn(self.peer.end_stream(self.stream_id, reset=reset and not self.input_done))
 
     async def _send_event(self, name: str, body: dict[str, Any]) -> bool:
         if self.ended:

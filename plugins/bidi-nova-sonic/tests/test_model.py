@@ -1,0 +1,517 @@
+"""Nova-specific behaviour of NovaSonicModel, over the real SDK stack and the fake endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from bidi_core import (
+    BidiConnectionError,
+    BidiModelTimeoutError,
+    ConfigError,
+    ProviderProtocolError,
+    UnsupportedInputError,
+)
+from bidi_core.events import (
+    BidiAudioInputEvent,
+    BidiAudioStreamEvent,
+    BidiErrorEvent,
+    BidiImageInputEvent,
+    BidiResponseCompleteEvent,
+    BidiTextInputEvent,
+    BidiTranscriptStreamEvent,
+    ToolResultEvent,
+    ToolUseStreamEvent,
+)
+from bidi_core.testing import transcribe
+from bidi_core.testing.speech import normalize
+from bidi_core.testing.speech import speak
+from bidi_nova_sonic import NovaSonicModel
+from bidi_nova_sonic.testing import FAKE_SECRET_KEY, FakeNovaServer, serve
+from helpers import Reader, body, names, send_speech
+
+Factory = Callable[..., NovaSonicModel]
+
+TOOL = {
+    "name": "lookup",
+    "description": "Look something up.",
+    "inputSchema": {"json": {"type": "object", "properties": {"q": {"type": "string"}}}},
+}
+
+
+async def test_event_order_and_bookkeeping_on_the_wire(fake: FakeNovaServer, make_model: Factory) -> None:
+    """start/send/stop put Nova's documented event sequence on the wire, names consistent."""
+    model = make_model()
+    history = [
+        {"role": "user", "content": [{"text": "my name is Ada"}]},
+        {"role": "assistant", "content": [{"text": "Hello Ada."}]},
+    ]
+    await model.start(system_prompt="Be terse.", tools=[TOOL], messages=history)  # type: ignore[list-item]
+    reader = Reader(model)
+    await send_speech(model, "hi", tail_ms=100)
+    await reader.turn("hello order")
+    await model.stop()
+    await reader.aclose()
+    assert fake.protocol_errors == []
+    events = fake.requests[0].events
+    seq = names(events)
+    assert seq[:2] == ["sessionStart", "promptStart"]
+    # system prompt, then two history messages, each start/input/end, non-interactive
+    assert seq[2:11] == ["contentStart", "textInput", "contentEnd"] * 3
+    roles = [body(e)["role"] for e in events[2:11:3]]
+    assert roles == ["SYSTEM", "USER", "ASSISTANT"]
+    assert all(body(e)["interactive"] is False for e in events[2:11:3])
+    prompt = body(events[1])["promptName"]
+    assert all(body(e).get("promptName", prompt) == prompt for e in events[1:])
+    audio_starts = [e for e in events if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO"]
+    assert len(audio_starts) == 1, "all audio goes into one open AUDIO content"
+    audio_name = body(audio_starts[0])["contentName"]
+    assert seq[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
+    assert body(events[-3])["contentName"] == audio_name
+    assert fake.session_ends == 1
+    # Every event and the final empty frame continued the SigV4 chain.
+    assert fake.requests[0].signature_valid
+    assert fake.requests[0].signed_frames == len(events) + 1
+    tool_names = [t["toolSpec"]["name"] for t in body(events[1])["toolConfiguration"]["tools"]]
+    assert tool_names == ["lookup"]
+
+
+async def test_tool_round_trip_sends_tool_content(fake: FakeNovaServer, make_model: Factory) -> None:
+    """A tool result goes back as TOOL content naming the toolUseId, with a JSON string."""
+    model = make_model()
+    await model.start(tools=[TOOL])  # type: ignore[list-item]
+    reader = Reader(model)
+    await model.send(BidiTextInputEvent(text='lookup {"q": "tulips"}'))
+    seen = await reader.until(lambda e: isinstance(e, BidiResponseCompleteEvent))
+    use = next(e for e in seen if isinstance(e, ToolUseStreamEvent)).tool_use
+    assert use["input"] == {"q": "tulips"}
+    await model.send(
+        ToolResultEvent(
+            tool_result={"toolUseId": use["toolUseId"], "status": "success", "content": [{"json": {"n": 3}}]}
+        )
+    )
+    turn = await reader.until(lambda e: isinstance(e, BidiResponseCompleteEvent))
+    final = [e.text for e in turn if isinstance(e, BidiTranscriptStreamEvent) and e.is_final]
+    assert final == ['lookup returned {"n": 3}.']
+    await model.stop()
+    await reader.aclose()
+    starts = [e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "TOOL"]
+    assert body(starts[0])["toolResultInputConfiguration"]["toolUseId"] == use["toolUseId"]
+    assert body(starts[0])["role"] == "TOOL"
+    assert fake.protocol_errors == []
+
+
+async def test_history_is_capped_and_starts_with_user(fake: FakeNovaServer, make_model: Factory) -> None:
+    """Long history is trimmed to the caps, oldest first, and begins with a USER message."""
+    model = make_model(provider_config={"history": {"max_messages": 5, "max_message_bytes": 10}})
+    history: list[Any] = [
+        {"role": "user" if i % 2 else "assistant", "content": [{"text": f"message number {i}"}]}
+        for i in range(30)
+    ]
+    await model.start(messages=history)
+    reader = Reader(model)
+    await reader.turn("hello")
+    await model.stop()
+    await reader.aclose()
+    seen = fake.assistants[0].history
+    assert [m["role"] for m in seen] == ["user", "assistant", "user", "assistant", "user"]
+    assert [m["content"][0]["text"] for m in seen] == ["message nu"] * 5
+    assert fake.protocol_errors == []
+
+
+async def test_speculative_and_final_give_one_final_per_turn(make_model: Factory) -> None:
+    """Over the wire, each turn has deltas, exactly one assistant final, and audio saying it."""
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    for text in ("first turn", "second turn"):
+        turn = await reader.turn(text)
+        finals = [e for e in turn if isinstance(e, BidiTranscriptStreamEvent) and e.is_final]
+        deltas = [e for e in turn if isinstance(e, BidiTranscriptStreamEvent) and not e.is_final]
+        assert [f.text for f in finals] == [f"You said: {text}."]
+        assert "".join(d.text for d in deltas) == f"You said: {text}."
+        heard = transcribe(b"".join(e.audio for e in turn if isinstance(e, BidiAudioStreamEvent)), 24000)
+        assert heard == normalize(finals[0].text)
+    await model.stop()
+    await reader.aclose()
+
+
+async def test_usage_is_incremental_over_the_wire() -> None:
+    """Usage events are the per-turn increments, with or without Nova's details.delta."""
+    for usage_delta in (True, False):
+        async with serve(usage_delta=usage_delta) as fake:
+            model = NovaSonicModel(**fake.model_kwargs)
+            await model.start()
+            reader = Reader(model)
+            sums = []
+            for _ in range(3):
+                turn = await reader.turn("same words")
+                sums.append(sum(e.output_tokens for e in turn if type(e).__name__ == "BidiUsageEvent"))
+            await model.stop()
+            await reader.aclose()
+            assert sums[0] > 0
+            assert sums == [sums[0]] * 3
+
+
+async def test_audio_at_other_rates_is_resampled_to_16k(fake: FakeNovaServer, make_model: Factory) -> None:
+    """8 kHz input is resampled to the session's 16 kHz and still understood."""
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    await send_speech(model, "eight k", rate=8000)
+    turn = await reader.until(lambda e: isinstance(e, BidiResponseCompleteEvent))
+    finals = [e.text for e in turn if isinstance(e, BidiTranscriptStreamEvent) and e.is_final]
+    assert finals == ["eight k", "You said: eight k."]
+    await model.stop()
+    await reader.aclose()
+    start = next(e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO")
+    assert body(start)["audioInputConfiguration"]["sampleRateHertz"] == 16000
+
+
+async def test_output_rate_is_configurable(make_model: Factory) -> None:
+    """output_sample_rate=16000 is asked in promptStart and reported on every audio event."""
+    model = make_model(provider_config={"audio": {"output_sample_rate": 16000, "voice": "tiffany"}})
+    assert model.capabilities.output_sample_rate == 16000
+    await model.start()
+    reader = Reader(model)
+    turn = await reader.turn("rate")
+    audio = [e for e in turn if isinstance(e, BidiAudioStreamEvent)]
+    assert {e.sample_rate for e in audio} == {16000}
+    assert transcribe(b"".join(e.audio for e in audio), 16000) == normalize("You said: rate.")
+    await model.stop()
+    await reader.aclose()
+
+
+async def test_large_audio_respects_flow_control(fake: FakeNovaServer, make_model: Factory) -> None:
+    """Far more than one HTTP/2 window of audio arrives whole (the fake acknowledges data)."""
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    sent = await send_speech(model, "flow control works", tail_ms=8000)
+    assert sent > 4 * 65535
+    await reader.until(lambda e: isinstance(e, BidiResponseCompleteEvent))
+    await model.stop()  # flushes the input before sessionEnd
+    await reader.aclose()
+    received = sum(n for kind, n in fake.assistants[0].inputs if kind == "audio")
+    assert received == sent
+    assert fake.session_ends == 1
+
+
+async def test_stop_is_tolerant_of_a_stream_the_service_ended(fake: FakeNovaServer, make_model: Factory) -> None:
+    """After a modelTimeoutException ends the stream, stop() is quick, clean and leaks nothing."""
+    loop = asyncio.get_running_loop()
+    problems: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: problems.append(context))
+    try:
+        model = make_model()
+        await model.start()
+        transport = model._stream.transport  # type: ignore[union-attr]
+        reader = Reader(model)
+        await model.send(BidiTextInputEvent(text="[fault:time_limit]"))
+        with pytest.raises(BidiModelTimeoutError, match="timed out"):
+            await reader.until(lambda e: False)
+        await reader.aclose()
+        await model.stop()
+        await model.stop()
+        writer = transport.crt_stream._writer
+        assert writer.done()
+        # awscrt's harmless background error happened and was retrieved by the plugin.
+        assert "STREAM_HAS_COMPLETED" in str(writer.exception())
+        del writer, transport
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert problems == []
+    assert fake.session_ends == 0  # nothing was sent into the ended stream
+
+
+async def test_idle_validation_error_is_a_timeout(fake: FakeNovaServer, make_model: Factory) -> None:
+    """The idle ValidationException (InternalErrorCode=531) raises BidiModelTimeoutError."""
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    await reader.turn("hi")
+    await fake.inject_exception(
+        "validationException", "Request failed. InternalErrorCode=531 timed out waiting for input"
+    )
+    with pytest.raises(BidiModelTimeoutError) as info:
+        await reader.until(lambda e: False)
+    assert info.value.restart_config == {}
+    await reader.aclose()
+    await model.stop()
+
+
+async def test_retryable_stream_error_reconnects_with_history(fake: FakeNovaServer, make_model: Factory) -> None:
+    """A throttlingException is a recoverable BidiErrorEvent; the new stream has the history."""
+    model = make_model()
+    await model.start(system_prompt="Remember things.")
+    reader = Reader(model)
+    await reader.turn("remember the tulips")
+    await fake.inject_exception("throttlingException", "Too many requests.")
+    seen = await reader.until(lambda e: isinstance(e, BidiErrorEvent))
+    error = seen[-1]
+    assert isinstance(error, BidiErrorEvent)
+    assert error.recoverable
+    assert error.code == "ThrottlingException"
+    turn = await reader.turn("recall")
+    final = [e.text for e in turn if isinstance(e, BidiTranscriptStreamEvent) and e.is_final]
+    assert final == ["Earlier you said: remember the tulips."]
+    assert len(fake.requests) == 2
+    assert fake.assistants[1].system_prompt == "Remember things."
+    await model.stop()
+    await reader.aclose()
+    assert fake.protocol_errors == []
+
+
+async def test_recovery_budget_exhausted_raises_typed_error(fake: FakeNovaServer, make_model: Factory) -> None:
+    """With max_error_recoveries=0 a stream exception raises a typed error naming it."""
+    model = make_model(provider_config={"max_error_recoveries": 0})
+    await model.start()
+    reader = Reader(model)
+    await reader.turn("hi")
+    await fake.inject_exception("modelStreamErrorException", "Stream broke.")
+    with pytest.raises(BidiConnectionError) as info:
+        await reader.until(lambda e: False)
+    assert info.value.code == "ModelStreamErrorException"
+    assert isinstance(info.value.__cause__, Exception)
+    await reader.aclose()
+    await model.stop()
+
+
+async def test_stream_ending_without_error_raises_and_does_not_spin(fake: FakeNovaServer, make_model: Factory) -> None:
+    """A stream the service ends without an exception raises BidiConnectionError (no busy loop)."""
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    await reader.turn("hi")
+    fake.sessions[-1].close_output()
+    with pytest.raises(BidiConnectionError, match="ended unexpectedly"):
+        await reader.until(lambda e: False)
+    await reader.aclose()
+    await model.stop()
+
+
+async def test_malformed_frame_raises_protocol_error() -> None:
+    """A frame with a broken CRC raises ProviderProtocolError instead of hanging."""
+    async with serve(malformed="frame") as fake:
+        model = NovaSonicModel(**fake.model_kwargs)
+        await model.start()
+        reader = Reader(model)
+        await model.send(BidiTextInputEvent(text="[fault:malformed]"))
+        with pytest.raises(ProviderProtocolError, match="cannot be decoded"):
+            await reader.until(lambda e: False)
+        await reader.aclose()
+        await model.stop()
+
+
+async def test_proactive_restart_before_the_limit(make_model: Factory) -> None:
+    """connection_limit_s raises BidiModelTimeoutError before Bedrock's 8-minute limit."""
+    model = make_model(provider_config={"connection_limit_s": 0.3})
+    await model.start()
+    reader = Reader(model)
+    with pytest.raises(BidiModelTimeoutError, match="limit"):
+        await reader.until(lambda e: False)
+    await reader.aclose()
+    await model.stop()
+
+
+async def test_nova2_sends_turn_detection_and_interactive_text(fake: FakeNovaServer, make_model: Factory) -> None:
+    """Nova 2 Sonic gets turnDetectionConfiguration and interactive USER text content."""
+    model = make_model(model_id="amazon.nova-2-sonic-v1:0", provider_config={"turn_detection": "LOW"})
+    await model.start()
+    reader = Reader(model)
+    await reader.turn("typed words")
+    await model.stop()
+    await reader.aclose()
+    start = body(fake.received[0])
+    assert start["turnDetectionConfiguration"] == {"endpointingSensitivity": "LOW"}
+    text_start = next(e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "TEXT")
+    assert (body(text_start)["role"], body(text_start)["interactive"]) == ("USER", True)
+    assert fake.requests[0].model_id == "amazon.nova-2-sonic-v1:0"
+    assert "%3A" in fake.requests[0].path
+
+
+async def test_unsupported_input_is_refused_clearly(make_model: Factory) -> None:
+    """Images and mid-session system text are refused with a clear UnsupportedInputError."""
+    model = make_model()
+    await model.start()
+    with pytest.raises(UnsupportedInputError, match="image"):
+        await model.send(BidiImageInputEvent(image=b"\xff\xd8", mime_type="image/jpeg"))
+    with pytest.raises(UnsupportedInputError, match="system_prompt"):
+        await model.send(BidiTextInputEvent(text="new rules", role="system"))
+    await model.stop()
+
+
+# --------------------------------------------------------------- credentials
+
+
+def _refreshing_session(current: list[str], calls: list[str]) -> Any:
+    import datetime
+
+    import boto3
+    import botocore.credentials
+    import botocore.session
+
+    def metadata() -> dict[str, str]:
+        expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1)
+        return {
+            "access_key": current[0],
+            "secret_key": FAKE_SECRET_KEY + current[0],
+            "token": "fake-session-token",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    def refresh() -> dict[str, str]:
+        calls.append(current[0])
+        return metadata()
+
+    creds = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        metadata(), refresh_using=refresh, method="fake-sts"
+    )
+    core = botocore.session.Session()
+    core._credentials = creds  # a session whose provider chain is never consulted
+    return boto3.Session(botocore_session=core, region_name="us-east-1")
+
+
+async def test_temporary_credentials_are_refreshed_for_each_connection(fake: FakeNovaServer) -> None:
+    """Rotated credentials reach the next connection's SigV4 header; the open one stays valid."""
+    current = ["AKIDROTATE000000001"]
+    calls: list[str] = []
+    for key in ("AKIDROTATE000000001", "AKIDROTATE000000002"):
+        fake.credentials[key] = FAKE_SECRET_KEY + key
+    session = _refreshing_session(current, calls)
+    model = NovaSonicModel(
+        client_config={"boto_session": session, "endpoint_uri": fake.endpoint_uri, "ca_bundle": fake.ca_path}
+    )
+    await model.start()
+    reader = Reader(model)
+    current[0] = "AKIDROTATE000000002"  # rotated mid-connection
+    await reader.turn("still signed")
+    await model.stop()
+    await reader.aclose()
+    await model.start()  # a new connection asks the session again
+    reader = Reader(model)
+    await reader.turn("new key")
+    await model.stop()
+    await reader.aclose()
+    assert [r.access_key for r in fake.requests] == ["AKIDROTATE000000001", "AKIDROTATE000000002"]
+    assert all(r.signature_valid for r in fake.requests)
+    assert "AKIDROTATE000000002" in calls
+    assert model.access_keys_used == ["AKIDROTATE000000001", "AKIDROTATE000000002"]
+    assert fake.requests[1].headers.get("x-amz-security-token") == "fake-session-token"
+    assert fake.protocol_errors == []
+
+
+async def test_no_default_identity_chain_is_built(fake: FakeNovaServer, make_model: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's IdentityChain (which may probe 169.254.x) is never created."""
+    import aws_sdk_bedrock_runtime.client as sdk_client
+
+    async def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("IdentityChain.create must not be called")
+
+    monkeypatch.setattr(sdk_client.IdentityChain, "create", forbidden)
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    await reader.turn("no chain")
+    await model.stop()
+    await reader.aclose()
+
+
+async def test_wrong_secret_is_rejected_by_signature_check(fake: FakeNovaServer) -> None:
+    """The fake recomputes SigV4: a known access key with a wrong secret cannot connect."""
+    session = fake.boto_session()
+    import boto3
+
+    bad = boto3.Session(
+        aws_access_key_id=session.get_credentials().access_key,
+        aws_secret_access_key="not-the-secret",
+        region_name="us-east-1",
+    )
+    model = NovaSonicModel(
+        client_config={"boto_session": bad, "endpoint_uri": fake.endpoint_uri, "ca_bundle": fake.ca_path}
+    )
+    with pytest.raises(BidiConnectionError) as info:
+        await model.start()
+    assert "not-the-secret" not in str(info.value)
+    assert any("InvalidSignature" in p for p in fake.protocol_errors)
+    await model.stop()
+
+
+async def test_secrets_never_appear_in_repr_or_config_errors(fake: FakeNovaServer, make_model: Factory) -> None:
+    """Neither repr(model) nor its config repr shows the secret key."""
+    model = make_model()
+    assert FAKE_SECRET_KEY not in repr(model)
+    assert FAKE_SECRET_KEY not in repr(model.config)
+
+
+# -------------------------------------------------------------------- config
+
+
+def test_constructor_rejects_unknown_keys_naming_accepted_ones() -> None:
+    """Unknown keywords and config keys are ConfigErrors naming the accepted and closest keys."""
+    with pytest.raises(ConfigError, match="model_id"):
+        NovaSonicModel(model="amazon.nova-sonic-v1:0")
+    with pytest.raises(ConfigError, match="Did you mean 'voice'"):
+        NovaSonicModel(provider_config={"audio": {"voise": "matthew"}})
+    with pytest.raises(ConfigError, match="inference"):
+        NovaSonicModel(provider_config={"inferance": {}})
+    with pytest.raises(ConfigError, match="endpoint_uri"):
+        NovaSonicModel(client_config={"endpoint": "https://x"})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"client_config": {"region": "us-east-1", "boto_session": object()}}, "not both"),
+        ({"client_config": {"endpoint_uri": "http://127.0.0.1:1"}}, "https"),
+        ({"provider_config": {"turn_detection": "HIGH"}}, "Nova 2"),
+        (
+            {"model_id": "amazon.nova-2-sonic-v1:0", "provider_config": {"turn_detection": "LOUD"}},
+            "HIGH, MEDIUM, LOW",
+        ),
+        ({"provider_config": {"audio": {"output_sample_rate": 44100}}}, "24000, 16000, 8000"),
+        ({"provider_config": {"audio": {"input_sample_rate": 24000}}}, "16000, 8000"),
+        ({"provider_config": {"connection_limit_s": 900}}, "at most 480"),
+        ({"provider_config": {"history": {"max_messages": 0}}}, "positive"),
+    ],
+)
+def test_invalid_config_values_are_clear_errors(kwargs: dict[str, Any], match: str) -> None:
+    """Conflicting or invalid settings raise ConfigError with an actionable message."""
+    with pytest.raises(ConfigError, match=match):
+        NovaSonicModel(**kwargs)
+
+
+def test_config_is_copied_and_live_objects_kept_by_reference() -> None:
+    """Config dicts are private copies; the boto3 session is shared, not deep-copied."""
+    session = object()
+    provider = {"audio": {"voice": "amy"}, "inference": {"temperature": 0.1}}
+    model = NovaSonicModel(provider_config=provider, client_config={"boto_session": session})
+    provider["audio"]["voice"] = "changed"
+    assert model.config["provider_config"]["audio"]["voice"] == "amy"
+    assert model.settings.voice == "amy"
+    assert model.config["client_config"]["boto_session"] is session
+    other = NovaSonicModel(provider_config=provider)
+    assert other.config["provider_config"] is not model.config["provider_config"]
+
+
+async def test_input_rate_8k_session(fake: FakeNovaServer, make_model: Factory) -> None:
+    """input_sample_rate=8000 opens an 8 kHz AUDIO content and 8 kHz audio passes unchanged."""
+    model = make_model(provider_config={"audio": {"input_sample_rate": 8000}})
+    assert model.capabilities.input_sample_rates == (8000,)
+    await model.start()
+    reader = Reader(model)
+    pcm = speak("low rate", 8000) + bytes(8000 * 2 // 2)
+    for offset in range(0, len(pcm), 320):
+        await model.send(BidiAudioInputEvent(audio=pcm[offset : offset + 320], sample_rate=8000))
+    turn = await reader.until(lambda e: isinstance(e, BidiResponseCompleteEvent))
+    assert "You said: low rate." in [e.text for e in turn if isinstance(e, BidiTranscriptStreamEvent) and e.is_final]
+    await model.stop()
+    await reader.aclose()
+    start = next(e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO")
+    assert body(start)["audioInputConfiguration"]["sampleRateHertz"] == 8000

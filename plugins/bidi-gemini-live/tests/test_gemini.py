@@ -73,6 +73,17 @@ class Reader:
             await closer()
 
 
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Wait (bounded) until the fake has processed what the test sent."""
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def audio_frames(fake: FakeGeminiServer) -> list[Any]:
+    return [f["audio"] for f in client_frames(fake, "realtime_input") if "audio" in f]
+
+
 def completed(stop: str | None = None) -> Callable[[BidiOutputEvent], bool]:
     return lambda e: isinstance(e, BidiResponseCompleteEvent) and stop in (None, e.stop_reason)
 
@@ -199,9 +210,9 @@ async def test_audio_mime_states_the_true_rate(fake: FakeGeminiServer) -> None:
     await model.start()
     await model.send(BidiAudioInputEvent(audio=bytes(640), sample_rate=16000))
     await model.send(BidiAudioInputEvent(audio=bytes(960), sample_rate=24000))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: len(audio_frames(fake)) == 2)
     await model.stop()
-    audio = [f["audio"] for f in client_frames(fake, "realtime_input") if "audio" in f]
+    audio = audio_frames(fake)
     assert {a["mime_type"] for a in audio} == {"audio/pcm;rate=16000"}
     assert len(base64.urlsafe_b64decode(audio[0]["data"])) == 640
 
@@ -212,9 +223,10 @@ async def test_configured_input_rate_is_sent_as_is(fake: FakeGeminiServer) -> No
     assert model.capabilities.input_sample_rates == (24000,)
     await model.start()
     await model.send(BidiAudioInputEvent(audio=bytes(960), sample_rate=24000))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: len(audio_frames(fake)) == 1)
     await model.stop()
-    audio = [f["audio"] for f in client_frames(fake, "realtime_input") if "audio" in f]
+    audio = audio_frames(fake)
+    assert len(base64.urlsafe_b64decode(audio[0]["data"])) == 960
     assert audio[0]["mime_type"] == "audio/pcm;rate=24000"
 
 
@@ -255,7 +267,7 @@ async def test_image_is_realtime_video_blob(fake: FakeGeminiServer) -> None:
     model = make_model(fake)
     await model.start()
     await model.send(BidiImageInputEvent(image=b"\xff\xd8\xff\xe0jpeg", mime_type="image/jpeg"))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: bool(fake.assistants and fake.assistants[0].inputs))
     await model.stop()
     video = [f["video"] for f in client_frames(fake, "realtime_input") if "video" in f]
     assert video[0]["mime_type"] == "image/jpeg"

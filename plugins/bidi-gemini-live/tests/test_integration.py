@@ -121,3 +121,81 @@ async def test_bidi_chat_fake_talks_to_gemini_live() -> None:
     assert "gemini_live fake server" in text
     assert "You said: hello from the cli." in text
     assert stats.input_tokens > 0
+
+
+@pytest.mark.parametrize("resumption", [True, False], ids=["with_handle", "history_reseeded"])
+async def test_agent_restarts_through_go_away(fake: FakeGeminiServer, resumption: bool) -> None:
+    """On goAway the agent restarts: with the handle (no history) or by re-seeding history."""
+    from bidi_core import BidiAgent, BidiConnectionRestartEvent
+
+    model = make_model(fake, provider_config={"resumption": resumption})
+    agent = BidiAgent(model)
+
+    async def until(predicate: object) -> list[object]:
+        seen = []
+        async with asyncio.timeout(20):
+            async for event in agent.receive():
+                seen.append(event)
+                if predicate(event):  # type: ignore[operator]
+                    return seen
+        return seen
+
+    def done(event: object) -> bool:
+        return isinstance(event, BidiResponseCompleteEvent) and event.stop_reason == "complete"
+
+    async with agent:
+        await agent.send("remember the tulips")
+        await until(done)
+        await agent.send("[fault:time_limit]")
+        restart = await until(lambda e: isinstance(e, BidiConnectionRestartEvent))
+        await agent.send("recall")
+        await until(done)
+    event = restart[-1]
+    assert isinstance(event, BidiConnectionRestartEvent)
+    second = fake.setups[1]
+    history = [f for f in fake.received if "client_content" in f]
+    if resumption:
+        assert set(event.restart_config) == {"resumption_handle"}
+        assert second["sessionResumption"] == {"handle": event.restart_config["resumption_handle"]}
+        assert history == []
+    else:
+        assert event.restart_config == {}
+        assert "sessionResumption" not in second
+        (seeded,) = history
+        turns = seeded["client_content"]["turns"]
+        assert turns[0] == {"role": "user", "parts": [{"text": "remember the tulips"}]}
+    texts = [b.get("text", "") for m in agent.messages for b in m["content"]]
+    # With a handle the server's memory is restored; without one the re-seeded history
+    # (which also holds the "[fault:time_limit]" turn) is what the model remembers.
+    expected = "remember the tulips" if resumption else "[fault:time_limit]"
+    assert f"Earlier you said: {expected}." in texts
+
+
+async def test_fake_accepts_both_spellings_and_sends_binary_frames(fake: FakeGeminiServer) -> None:
+    """The fake takes camelCase and snake_case keys and answers in binary JSON frames."""
+    import websockets
+
+    url = fake.model_kwargs["client_config"]["http_options"]["base_url"].replace("https", "wss")
+    ctx = fake.model_kwargs["client_config"]["http_options"]["async_client_args"]["ssl"]
+    path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    async with websockets.connect(
+        url + path, ssl=ctx, additional_headers={"x-goog-api-key": "k"}
+    ) as ws:
+        await ws.send(json.dumps({"setup": {"model": "models/m", "session_resumption": {}}}))
+        first = await ws.recv()
+        assert isinstance(first, bytes)
+        assert json.loads(first) == {"setupComplete": {}}
+        await ws.send(json.dumps({"realtimeInput": {"text": "camel"}}))
+        await ws.send(json.dumps({"realtime_input": {"text": "snake"}}))
+        frames = []
+        async with asyncio.timeout(15):
+            while sum("turnComplete" in f.get("serverContent", {}) for f in frames) < 2:
+                raw = await ws.recv()
+                assert isinstance(raw, bytes)
+                frames.append(json.loads(raw))
+    assert {k for f in frames for k in f} <= {
+        "serverContent",
+        "usageMetadata",
+        "sessionResumptionUpdate",
+    }
+    assert fake.assistants[0].inputs == [("text", "camel"), ("text", "snake")]

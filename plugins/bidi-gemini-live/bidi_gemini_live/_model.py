@@ -8,6 +8,7 @@ import inspect
 import logging
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlparse
 
 import attrs
 from google import genai
@@ -52,6 +53,7 @@ logger = logging.getLogger("bidi_gemini_live")
 HistoryMode = Literal["initial_history", "client_content"]
 
 _PROVIDER_KEYS = (
+    "allow_insecure_transport",
     "audio",
     "connection_limit_s",
     "context_window_compression",
@@ -86,6 +88,33 @@ DEFAULT_CONNECTION_LIMIT_S = 570.0
 def _client_keys() -> list[str]:
     params = inspect.signature(genai.Client.__init__).parameters
     return [name for name in params if name != "self"]
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _check_transport(client_config: dict[str, Any], allow_insecure: bool) -> None:
+    """Refuse a plain-text URL to a non-loopback host (Vertex AI API-gateway mode).
+
+    The SDK rewrites every ``base_url`` to ``wss://``, except with ``vertexai=True``, a
+    custom ``base_url`` and no project/location, where it uses ``base_url`` verbatim.
+    """
+    options = client_config.get("http_options")
+    base_url = (
+        options.get("base_url") if isinstance(options, dict) else getattr(options, "base_url", None)
+    )
+    if not base_url or not client_config.get("vertexai"):
+        return
+    if client_config.get("project") and client_config.get("location"):
+        return
+    parsed = urlparse(str(base_url))
+    if parsed.scheme in ("ws", "http") and parsed.hostname not in _LOOPBACK and not allow_insecure:
+        msg = (
+            f"Refusing the plain-text URL {parsed.scheme}://{parsed.hostname}...: it would send "
+            "credentials unencrypted. Use wss:// or https://, or set "
+            "provider_config['allow_insecure_transport']=True."
+        )
+        raise ConfigError(msg)
 
 
 def _transcription(value: Any, key: str) -> dict[str, Any] | None:
@@ -131,6 +160,7 @@ class GeminiLiveModel(BidiModelBase):
         client_config = copy_config(client_config or {})
         check_keys(provider_config, _PROVIDER_KEYS, where="gemini_live provider_config")
         check_keys(client_config, _client_keys(), where="gemini_live client_config")
+        _check_transport(client_config, bool(provider_config.get("allow_insecure_transport")))
         audio = provider_config.get("audio") or {}
         check_keys(audio, _AUDIO_KEYS, where="gemini_live provider_config['audio']")
         in_rate = int(audio.get("input_sample_rate", DEFAULT_INPUT_SAMPLE_RATE))

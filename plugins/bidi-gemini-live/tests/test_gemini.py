@@ -642,6 +642,16 @@ def test_config_is_copied_and_live_objects_are_shared() -> None:
     assert a.config["client_config"]["http_options"]["async_client_args"]["ssl"] is ctx
 
 
+def test_plain_text_gateway_url_is_refused_unless_allowed() -> None:
+    """A ws:// Vertex gateway URL to a remote host is refused unless explicitly allowed."""
+    client = {"vertexai": True, "http_options": {"base_url": "ws://gateway.example:80/live"}}
+    with pytest.raises(ConfigError, match="plain-text"):
+        GeminiLiveModel(client_config=client)
+    GeminiLiveModel(client_config=client, provider_config={"allow_insecure_transport": True})
+    local = {"vertexai": True, "http_options": {"base_url": "ws://127.0.0.1:9/live"}}
+    GeminiLiveModel(client_config=local)
+
+
 def test_text_modality_capabilities() -> None:
     """response_modalities ['TEXT'] makes the model output text only."""
     model = GeminiLiveModel(provider_config={"response_modalities": ["text"]})

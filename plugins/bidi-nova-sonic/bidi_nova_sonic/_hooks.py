@@ -42,9 +42,7 @@ def _profile_file_has_credentials(path: Path) -> bool:
         parser.read_string(text)
     except configparser.Error:
         return False
-    return any(
-        key in parser[section] for section in parser.sections() for key in _PROFILE_KEYS
-    )
+    return any(key in parser[section] for section in parser.sections() for key in _PROFILE_KEYS)
 
 
 def credentials_configured() -> bool:
@@ -79,7 +77,7 @@ def bidi_register_models(register: RegisterModel) -> None:
         "nova_sonic",
         _create,
         capabilities=CAPABILITIES,
-        summary="Amazon Nova Sonic / Nova 2 Sonic speech-to-speech on Bedrock (HTTP/2 event stream).",
+        summary="Amazon Nova Sonic / Nova 2 Sonic speech-to-speech on Bedrock (HTTP/2 stream).",
         credentials=credentials_configured,
         fake="bidi_nova_sonic.testing:serve",
     )

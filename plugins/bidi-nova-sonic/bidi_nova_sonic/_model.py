@@ -10,9 +10,13 @@ import uuid
 from typing import Any, ClassVar
 
 import boto3
-from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
-from aws_sdk_bedrock_runtime.config import AsyncBedrockRuntimeConfig
-from aws_sdk_bedrock_runtime.models import (
+from aws_sdk_bedrock_runtime.client import (  # type: ignore[import-untyped]
+    AsyncBedrockRuntimeClient,
+)
+from aws_sdk_bedrock_runtime.config import (  # type: ignore[import-untyped]
+    AsyncBedrockRuntimeConfig,
+)
+from aws_sdk_bedrock_runtime.models import (  # type: ignore[import-untyped]
     BidirectionalInputPayloadPart,
     InternalServerException,
     InvokeModelWithBidirectionalStreamInputChunk,
@@ -24,6 +28,8 @@ from aws_sdk_bedrock_runtime.models import (
     ThrottlingException,
     ValidationException,
 )
+from smithy_core.exceptions import CallError, SmithyError
+
 from bidi_core import (
     BidiConnectionError,
     BidiModelBase,
@@ -44,7 +50,6 @@ from bidi_core.events import (
     ToolResultEvent,
 )
 from bidi_core.types import Message, Messages, ToolSpec
-from smithy_core.exceptions import CallError, SmithyError
 
 from . import _wire as wire
 from ._settings import DEFAULT_MODEL_ID, NovaSettings, capabilities_for, parse_settings
@@ -346,7 +351,8 @@ class NovaSonicModel(BidiModelBase):
                 item = await receiver.receive()
             except ModelTimeoutException as exc:
                 self._end_response(stream)
-                raise self._timeout_error(f"Nova Sonic stream timed out: {exc.message}") from exc
+                msg = f"Nova Sonic stream timed out: {exc.message}"
+                raise self._timeout_error(msg) from exc
             except ValidationException as exc:
                 self._end_response(stream)
                 if _IDLE_RE.search(exc.message or ""):
@@ -369,9 +375,7 @@ class NovaSonicModel(BidiModelBase):
                 crt_error = stream.transport.stream_error()
                 if crt_error is not None and not harmless_crt_error(crt_error):
                     msg = f"The Nova Sonic connection broke ({crt_error})."
-                    raise BidiConnectionError(
-                        msg, provider=self.provider, retryable=True
-                    ) from exc
+                    raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
                 msg = f"Nova Sonic sent an event stream frame that cannot be decoded ({exc})."
                 raise ProviderProtocolError(
                     msg, provider=self.provider, code="malformed_frame"
@@ -391,7 +395,7 @@ class NovaSonicModel(BidiModelBase):
             except ValueError as exc:
                 self._emit(
                     BidiErrorEvent(
-                        message=f"Nova Sonic sent an output event that is not JSON; skipped ({exc}).",
+                        message=f"Nova Sonic sent a non-JSON output event, skipped ({exc}).",
                         code="malformed_event",
                         recoverable=True,
                     )
@@ -436,7 +440,7 @@ class NovaSonicModel(BidiModelBase):
         self._emit(
             BidiErrorEvent(
                 message=(
-                    f"Nova Sonic ended the stream with {name}: {error.message}. "
+                    f"Nova Sonic ended the stream with {name}: {error.message.rstrip('.')}. "
                     "Reconnecting with the conversation so far."
                 ),
                 code=name,

@@ -10,6 +10,7 @@ import math
 from typing import Any, Final
 
 import attrs
+
 from bidi_core import ConfigError, ModelCapabilities
 from bidi_core._config import check_keys, copy_config
 

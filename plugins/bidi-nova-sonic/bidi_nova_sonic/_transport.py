@@ -26,8 +26,8 @@ import logging
 import threading
 from typing import Any
 
-from awscrt import io as crt_io
-from awscrt.exceptions import AwsCrtError
+from awscrt import io as crt_io  # type: ignore[import-untyped]
+from awscrt.exceptions import AwsCrtError  # type: ignore[import-untyped]
 from smithy_aws_core.identity import AWSCredentialsIdentity, AWSIdentityProperties
 from smithy_http.aio.crt import AWSCRTHTTPClient, AWSCRTHTTPClientConfig, AWSCRTHTTPResponse
 
@@ -45,7 +45,9 @@ _event_loop: Any = None
 _tls_contexts: dict[str | None, crt_io.ClientTlsContext] = {}
 
 #: awscrt errors that only say the HTTP/2 stream was already over.
-_HARMLESS = frozenset({"AWS_ERROR_HTTP_STREAM_HAS_COMPLETED", "AWS_ERROR_HTTP_STREAM_NOT_ACTIVATED"})
+_HARMLESS = frozenset(
+    {"AWS_ERROR_HTTP_STREAM_HAS_COMPLETED", "AWS_ERROR_HTTP_STREAM_NOT_ACTIVATED"}
+)
 
 
 class NoCredentialsError(Exception):
@@ -144,7 +146,7 @@ class NovaCRTHTTPClient(AWSCRTHTTPClient):
             return None
         return completion.exception()  # type: ignore[no-any-return]
 
-    async def wait_stream_done(self, timeout: float) -> None:
+    async def wait_stream_done(self, limit_s: float) -> None:
         """Wait (bounded) until the stream has completed and its writer has stopped."""
         stream = self.crt_stream
         if stream is None:
@@ -158,7 +160,7 @@ class NovaCRTHTTPClient(AWSCRTHTTPClient):
             waits.append(writer)
         if not waits:
             return
-        done, pending = await asyncio.wait(waits, timeout=timeout)
+        done, pending = await asyncio.wait(waits, timeout=limit_s)
         for fut in done:
             if not fut.cancelled():
                 fut.exception()

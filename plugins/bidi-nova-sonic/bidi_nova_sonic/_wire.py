@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import attrs
+
 from bidi_core.events import (
     BidiAudioStreamEvent,
     BidiInterruptionEvent,
@@ -254,9 +255,7 @@ def decode_tool_result(tool_use_id: str, content: str) -> ToolResult:
     return {"toolUseId": tool_use_id, "status": "success", "content": [{"json": value}]}
 
 
-def tool_result_content(
-    prompt_name: str, content_name: str, result: ToolResult
-) -> list[NovaEvent]:
+def tool_result_content(prompt_name: str, content_name: str, result: ToolResult) -> list[NovaEvent]:
     """``contentStart`` TOOL, ``toolResult``, ``contentEnd`` for one tool result."""
     return [
         _event(
@@ -328,7 +327,9 @@ def trim_history(
         text = "\n".join(t for t in texts if t.strip()).strip()
         if not text:
             continue
-        items.append(("USER" if role == "user" else "ASSISTANT", _cut_utf8(text, limits.max_message_bytes)))
+        items.append(
+            ("USER" if role == "user" else "ASSISTANT", _cut_utf8(text, limits.max_message_bytes))
+        )
     if len(items) > limits.max_messages:
         items = items[-limits.max_messages :]
     total = sum(len(t.encode("utf-8")) for _, t in items)
@@ -531,9 +532,9 @@ class OutputTranslator:
             return
         # SPECULATIVE (or unstaged) assistant text: what the model plans to say.
         delta = text
-        if response.speculative and delta and not response.speculative[-1].isspace():
-            if not delta[0].isspace():
-                delta = " " + delta
+        last = response.speculative[-1:]
+        if last and delta and not last.isspace() and not delta[0].isspace():
+            delta = " " + delta
         response.speculative += delta
         out.append(
             BidiTranscriptStreamEvent(
@@ -640,8 +641,14 @@ class OutputTranslator:
             seen_out = sum(self._usage_out.values())
             inc_in = {"text": max(0, now_in_total - seen_in), "audio": 0}
             inc_out = {"text": max(0, now_out_total - seen_out), "audio": 0}
-            self._usage_in = {"text": self._usage_in["text"] + inc_in["text"], "audio": self._usage_in["audio"]}
-            self._usage_out = {"text": self._usage_out["text"] + inc_out["text"], "audio": self._usage_out["audio"]}
+            self._usage_in = {
+                "text": self._usage_in["text"] + inc_in["text"],
+                "audio": self._usage_in["audio"],
+            }
+            self._usage_out = {
+                "text": self._usage_out["text"] + inc_out["text"],
+                "audio": self._usage_out["audio"],
+            }
         in_tokens = sum(inc_in.values())
         out_tokens = sum(inc_out.values())
         if in_tokens == 0 and out_tokens == 0:

@@ -63,6 +63,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
+
 from bidi_core.testing import AssistantConfig, ScriptedAssistant, loopback_tls
 from bidi_core.testing import _assistant as sa
 from bidi_core.types import Messages, ToolSpec
@@ -89,7 +90,8 @@ FAKE_REGION = "us-east-1"
 _PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/invoke-with-bidirectional-stream$")
 _AUTH_RE = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
-    r"(?P<service>[^/]+)/aws4_request, ?SignedHeaders=(?P<signed>[^,]+), ?Signature=(?P<sig>[0-9a-f]+)"
+    r"(?P<service>[^/]+)/aws4_request, ?SignedHeaders=(?P<signed>[^,]+), ?"
+    r"Signature=(?P<sig>[0-9a-f]+)"
 )
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 _CHUNK_HEADERS = {
@@ -97,6 +99,10 @@ _CHUNK_HEADERS = {
     ":event-type": "chunk",
     ":content-type": "application/json",
 }
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
@@ -286,10 +292,13 @@ class _Session:
                 hashlib.sha256(outer.payload).hexdigest(),
             )
         )
-        key = _signing_key(self.secret, stamp[:8], str(self.record.region), str(self.record.service))
+        key = _signing_key(
+            self.secret, stamp[:8], str(self.record.region), str(self.record.service)
+        )
         expected = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).digest()
         if not hmac.compare_digest(expected, signature):
-            msg = f"Event signature {self.record.signed_frames + 1} does not continue the SigV4 chain."
+            number = self.record.signed_frames + 1
+            msg = f"Event signature {number} does not continue the SigV4 chain."
             raise _ProtocolError(msg)
         self.prior_signature = signature.hex()
         self.record.signed_frames += 1
@@ -335,12 +344,14 @@ class _Session:
     def _on_event(self, name: str, body: dict[str, Any]) -> None:
         if name == "sessionStart":
             if self.phase != "new":
-                raise _ProtocolError("sessionStart must be the first event, once.")
+                msg = "sessionStart must be the first event, once."
+                raise _ProtocolError(msg)
             if "turnDetectionConfiguration" in body and "nova-2-sonic" not in self.record.model_id:
                 msg = f"turnDetectionConfiguration is not supported by {self.record.model_id}."
                 raise _ProtocolError(msg)
             if not isinstance(body.get("inferenceConfiguration"), dict):
-                raise _ProtocolError("sessionStart needs inferenceConfiguration.")
+                msg_0 = "sessionStart needs inferenceConfiguration."
+                raise _ProtocolError(msg_0)
             self.phase = "session"
         elif name == "promptStart":
             self._on_prompt_start(body)
@@ -349,7 +360,8 @@ class _Session:
         elif name == "textInput":
             content = self._open_content(body, name, "TEXT")
             if not isinstance(body.get("content"), str):
-                raise _ProtocolError("textInput content must be a string.")
+                msg_0 = "textInput content must be a string."
+                raise _ProtocolError(msg_0)
             content.parts.append(body["content"])
         elif name == "audioInput":
             content = self._open_content(body, name, "AUDIO")
@@ -358,7 +370,8 @@ class _Session:
         elif name == "toolResult":
             content = self._open_content(body, name, "TOOL")
             if not isinstance(body.get("content"), str):
-                raise _ProtocolError("toolResult content must be a JSON string.")
+                msg_0 = "toolResult content must be a JSON string."
+                raise _ProtocolError(msg_0)
             content.parts.append(body["content"])
         elif name == "contentEnd":
             self._on_content_end(body)
@@ -370,7 +383,8 @@ class _Session:
             self.phase = "session"
         elif name == "sessionEnd":
             if self.phase == "prompt":
-                raise _ProtocolError("sessionEnd before promptEnd.")
+                msg_0 = "sessionEnd before promptEnd."
+                raise _ProtocolError(msg_0)
             self.phase = "ended"
             self.server.session_ends += 1
             self.close_output(reset=False)  # the client still closes its half (empty frame)
@@ -380,10 +394,12 @@ class _Session:
 
     def _on_prompt_start(self, body: dict[str, Any]) -> None:
         if self.phase != "session" or self.prompt_name is not None:
-            raise _ProtocolError("promptStart must follow sessionStart, once.")
+            msg = "promptStart must follow sessionStart, once."
+            raise _ProtocolError(msg)
         name = body.get("promptName")
         if not isinstance(name, str) or not name:
-            raise _ProtocolError("promptStart needs a promptName.")
+            msg = "promptStart needs a promptName."
+            raise _ProtocolError(msg)
         self.prompt_name = name
         audio = body.get("audioOutputConfiguration") or {}
         rate = audio.get("sampleRateHertz", 24000)
@@ -439,13 +455,17 @@ class _Session:
                 msg = f"Unknown TEXT role {role!r}."
                 raise _ProtocolError(msg)
             if not interactive and self.interactive_started:
-                raise _ProtocolError("History and system prompt must come before interactive input.")
+                msg_0 = "History and system prompt must come before interactive input."
+                raise _ProtocolError(msg_0)
             if role == "SYSTEM" and (self.history or self.system_prompt is not None):
-                raise _ProtocolError("The SYSTEM prompt must come once, before history.")
+                msg_0 = "The SYSTEM prompt must come once, before history."
+                raise _ProtocolError(msg_0)
             if not interactive and role == "ASSISTANT" and not self.history:
-                raise _ProtocolError("The first history message must have role USER.")
+                msg_0 = "The first history message must have role USER."
+                raise _ProtocolError(msg_0)
             if interactive and role != "USER":
-                raise _ProtocolError("Interactive text must have role USER.")
+                msg_0 = "Interactive text must have role USER."
+                raise _ProtocolError(msg_0)
         elif kind == "AUDIO":
             config = body.get("audioInputConfiguration") or {}
             if (
@@ -459,7 +479,8 @@ class _Session:
                 msg = f"Unsupported AUDIO contentStart {body!r}."
                 raise _ProtocolError(msg)
             if any(c.kind == "AUDIO" for c in self.contents.values()):
-                raise _ProtocolError("Only one AUDIO content may be open.")
+                msg_0 = "Only one AUDIO content may be open."
+                raise _ProtocolError(msg_0)
             content.rate = config["sampleRateHertz"]
         else:
             config = body.get("toolResultInputConfiguration") or {}
@@ -488,7 +509,7 @@ class _Session:
         elif content.role == "SYSTEM":
             self.system_prompt = text
         elif not content.interactive:
-            role = "user" if content.role == "USER" else "assistant"
+            role: Literal["user", "assistant"] = "user" if content.role == "USER" else "assistant"
             self.history.append({"role": role, "content": [{"text": text}]})
         elif content.role == "USER":
             self.assistant.user_text(text)
@@ -555,9 +576,7 @@ class _Session:
             ids["contentId"] = content_id
         return ids
 
-    async def _content(
-        self, kind: str, role: str, stage: str | None = None
-    ) -> str:
+    async def _content(self, kind: str, role: str, stage: str | None = None) -> str:
         content_id = str(uuid.uuid4())
         body = {**self._ids(content_id), "type": kind, "role": role}
         if kind == "TEXT":
@@ -590,7 +609,9 @@ class _Session:
 
     async def _text(self, role: str, stage: str | None, text: str, reason: str) -> None:
         content_id = await self._content("TEXT", role, stage)
-        await self._send_event("textOutput", {**self._ids(content_id), "role": role, "content": text})
+        await self._send_event(
+            "textOutput", {**self._ids(content_id), "role": role, "content": text}
+        )
         await self._content_end(content_id, "TEXT", reason)
 
     async def _pump(self) -> None:
@@ -603,7 +624,7 @@ class _Session:
             logger.exception("fake nova pump failed")
             self.close_output()
 
-    async def _render(self, action: sa.Action) -> None:  # noqa: PLR0912
+    async def _render(self, action: sa.Action) -> None:
         match action:
             case sa.ResponseStart():
                 self.completion_id = str(uuid.uuid4())
@@ -646,8 +667,10 @@ class _Session:
                 await self._usage(action)
             case sa.Interrupted():
                 await self._close_audio("INTERRUPTED")
-                content_id = self.final_content
-                if content_id is None:
+                open_final = self.final_content
+                if open_final is not None:
+                    content_id = open_final
+                else:
                     content_id = await self._content("TEXT", "ASSISTANT", "FINAL")
                     spoken = "".join(self.spoken).strip()
                     if spoken:
@@ -663,7 +686,8 @@ class _Session:
                 await self._content_end(content_id, "TEXT", "INTERRUPTED")
             case sa.ResponseComplete():
                 reason = {"complete": "END_TURN", "interrupted": "INTERRUPTED"}.get(
-                    action.stop_reason, "TOOL_USE" if action.stop_reason == "tool_use" else "END_TURN"
+                    action.stop_reason,
+                    "TOOL_USE" if action.stop_reason == "tool_use" else "END_TURN",
                 )
                 if self.final_content is not None:
                     content_id, self.final_content = self.final_content, None
@@ -686,9 +710,7 @@ class _Session:
             self.totals[side] = [a + b for a, b in zip(self.totals[side], delta[side], strict=True)]
 
         def shape(values: dict[str, list[int]]) -> dict[str, Any]:
-            return {
-                side: {"speechTokens": v[0], "textTokens": v[1]} for side, v in values.items()
-            }
+            return {side: {"speechTokens": v[0], "textTokens": v[1]} for side, v in values.items()}
 
         details: dict[str, Any] = {"total": shape(self.totals)}
         if self.server.usage_delta:
@@ -777,9 +799,7 @@ class FakeNovaServer:
         """``https://127.0.0.1:<port>``."""
         return f"https://127.0.0.1:{self.port}"
 
-    def boto_session(
-        self, access_key: str = FAKE_ACCESS_KEY, secret_key: str | None = None
-    ) -> Any:
+    def boto_session(self, access_key: str = FAKE_ACCESS_KEY, secret_key: str | None = None) -> Any:
         """A ``boto3.Session`` with static credentials the fake accepts (adds them if new)."""
         secret = secret_key or self.credentials.get(access_key) or f"secret-{access_key}"
         self.credentials[access_key] = secret
@@ -884,7 +904,8 @@ class FakeNovaServer:
     async def _on_h2_event(self, peer: _H2Peer, event: h2.events.Event) -> None:
         conn = peer.conn
         if isinstance(event, h2.events.RequestReceived):
-            await self._on_request(peer, event.stream_id, dict(event.headers or []))
+            headers = {_text(k): _text(v) for k, v in event.headers or []}
+            await self._on_request(peer, event.stream_id, headers)
         elif isinstance(event, h2.events.DataReceived):
             conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             session = peer.sessions.get(event.stream_id)
@@ -905,7 +926,9 @@ class FakeNovaServer:
             peer.closed = True
             peer.window.set()
 
-    async def _reject(self, peer: _H2Peer, stream_id: int, status: int, kind: str, msg: str) -> None:
+    async def _reject(
+        self, peer: _H2Peer, stream_id: int, status: int, kind: str, msg: str
+    ) -> None:
         self.protocol_errors.append(f"{kind}: {msg}")
         body = json.dumps({"message": msg}).encode("utf-8")
         peer.conn.send_headers(
@@ -935,7 +958,9 @@ class FakeNovaServer:
         self.requests.append(record)
         auth = _AUTH_RE.match(headers.get("authorization", ""))
         if auth is None:
-            await self._reject(peer, stream_id, 403, "MissingAuthenticationTokenException", "no SigV4")
+            await self._reject(
+                peer, stream_id, 403, "MissingAuthenticationTokenException", "no SigV4"
+            )
             return
         record.access_key = auth.group("key")
         record.region = auth.group("region")
@@ -950,7 +975,9 @@ class FakeNovaServer:
             expected = self._request_signature(headers, path, query, auth, secret)
             record.signature_valid = hmac.compare_digest(expected, auth.group("sig"))
             if not record.signature_valid:
-                await self._reject(peer, stream_id, 403, "InvalidSignatureException", "bad signature")
+                await self._reject(
+                    peer, stream_id, 403, "InvalidSignatureException", "bad signature"
+                )
                 return
         if headers.get("x-amz-content-sha256") != "STREAMING-AWS4-HMAC-SHA256-EVENTS":
             await self._reject(peer, stream_id, 400, "ValidationException", "not a signed stream")

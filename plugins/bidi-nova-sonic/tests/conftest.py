@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+
 from bidi_core._config import deep_merge
 from bidi_nova_sonic import NovaSonicModel
 from bidi_nova_sonic.testing import FakeNovaServer, serve

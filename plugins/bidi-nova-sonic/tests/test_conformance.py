@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from bidi_core.testing import ConformanceCase, conformance_cases
 from bidi_nova_sonic import CAPABILITIES, NOVA_2_MODEL_ID
 from bidi_nova_sonic.testing import serve

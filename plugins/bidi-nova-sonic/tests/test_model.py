@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import Reader, body, names, send_speech
+
 from bidi_core import (
     BidiConnectionError,
     BidiModelTimeoutError,
@@ -27,11 +29,9 @@ from bidi_core.events import (
     ToolUseStreamEvent,
 )
 from bidi_core.testing import transcribe
-from bidi_core.testing.speech import normalize
-from bidi_core.testing.speech import speak
+from bidi_core.testing.speech import normalize, speak
 from bidi_nova_sonic import NovaSonicModel
 from bidi_nova_sonic.testing import FAKE_SECRET_KEY, FakeNovaServer, serve
-from helpers import Reader, body, names, send_speech
 
 Factory = Callable[..., NovaSonicModel]
 
@@ -42,7 +42,9 @@ TOOL = {
 }
 
 
-async def test_event_order_and_bookkeeping_on_the_wire(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_event_order_and_bookkeeping_on_the_wire(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """start/send/stop put Nova's documented event sequence on the wire, names consistent."""
     model = make_model()
     history = [
@@ -66,7 +68,9 @@ async def test_event_order_and_bookkeeping_on_the_wire(fake: FakeNovaServer, mak
     assert all(body(e)["interactive"] is False for e in events[2:11:3])
     prompt = body(events[1])["promptName"]
     assert all(body(e).get("promptName", prompt) == prompt for e in events[1:])
-    audio_starts = [e for e in events if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO"]
+    audio_starts = [
+        e for e in events if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO"
+    ]
     assert len(audio_starts) == 1, "all audio goes into one open AUDIO content"
     audio_name = body(audio_starts[0])["contentName"]
     assert seq[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
@@ -79,7 +83,9 @@ async def test_event_order_and_bookkeeping_on_the_wire(fake: FakeNovaServer, mak
     assert tool_names == ["lookup"]
 
 
-async def test_tool_round_trip_sends_tool_content(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_tool_round_trip_sends_tool_content(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """A tool result goes back as TOOL content naming the toolUseId, with a JSON string."""
     model = make_model()
     await model.start(tools=[TOOL])  # type: ignore[list-item]
@@ -90,7 +96,11 @@ async def test_tool_round_trip_sends_tool_content(fake: FakeNovaServer, make_mod
     assert use["input"] == {"q": "tulips"}
     await model.send(
         ToolResultEvent(
-            tool_result={"toolUseId": use["toolUseId"], "status": "success", "content": [{"json": {"n": 3}}]}
+            tool_result={
+                "toolUseId": use["toolUseId"],
+                "status": "success",
+                "content": [{"json": {"n": 3}}],
+            }
         )
     )
     turn = await reader.until(lambda e: isinstance(e, BidiResponseCompleteEvent))
@@ -98,13 +108,17 @@ async def test_tool_round_trip_sends_tool_content(fake: FakeNovaServer, make_mod
     assert final == ['lookup returned {"n": 3}.']
     await model.stop()
     await reader.aclose()
-    starts = [e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "TOOL"]
+    starts = [
+        e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "TOOL"
+    ]
     assert body(starts[0])["toolResultInputConfiguration"]["toolUseId"] == use["toolUseId"]
     assert body(starts[0])["role"] == "TOOL"
     assert fake.protocol_errors == []
 
 
-async def test_history_is_capped_and_starts_with_user(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_history_is_capped_and_starts_with_user(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """Long history is trimmed to the caps, oldest first, and begins with a USER message."""
     model = make_model(provider_config={"history": {"max_messages": 5, "max_message_bytes": 10}})
     history: list[Any] = [
@@ -133,7 +147,9 @@ async def test_speculative_and_final_give_one_final_per_turn(make_model: Factory
         deltas = [e for e in turn if isinstance(e, BidiTranscriptStreamEvent) and not e.is_final]
         assert [f.text for f in finals] == [f"You said: {text}."]
         assert "".join(d.text for d in deltas) == f"You said: {text}."
-        heard = transcribe(b"".join(e.audio for e in turn if isinstance(e, BidiAudioStreamEvent)), 24000)
+        heard = transcribe(
+            b"".join(e.audio for e in turn if isinstance(e, BidiAudioStreamEvent)), 24000
+        )
         assert heard == normalize(finals[0].text)
     await model.stop()
     await reader.aclose()
@@ -149,14 +165,18 @@ async def test_usage_is_incremental_over_the_wire() -> None:
             sums = []
             for _ in range(3):
                 turn = await reader.turn("same words")
-                sums.append(sum(e.output_tokens for e in turn if type(e).__name__ == "BidiUsageEvent"))
+                sums.append(
+                    sum(e.output_tokens for e in turn if type(e).__name__ == "BidiUsageEvent")
+                )
             await model.stop()
             await reader.aclose()
             assert sums[0] > 0
             assert sums == [sums[0]] * 3
 
 
-async def test_audio_at_other_rates_is_resampled_to_16k(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_audio_at_other_rates_is_resampled_to_16k(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """8 kHz input is resampled to the session's 16 kHz and still understood."""
     model = make_model()
     await model.start()
@@ -167,7 +187,9 @@ async def test_audio_at_other_rates_is_resampled_to_16k(fake: FakeNovaServer, ma
     assert finals == ["eight k", "You said: eight k."]
     await model.stop()
     await reader.aclose()
-    start = next(e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO")
+    start = next(
+        e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO"
+    )
     assert body(start)["audioInputConfiguration"]["sampleRateHertz"] == 16000
 
 
@@ -200,7 +222,9 @@ async def test_large_audio_respects_flow_control(fake: FakeNovaServer, make_mode
     assert fake.session_ends == 1
 
 
-async def test_stop_is_tolerant_of_a_stream_the_service_ended(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_stop_is_tolerant_of_a_stream_the_service_ended(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """After a modelTimeoutException ends the stream, stop() is quick, clean and leaks nothing."""
     loop = asyncio.get_running_loop()
     problems: list[dict[str, Any]] = []
@@ -230,7 +254,9 @@ async def test_stop_is_tolerant_of_a_stream_the_service_ended(fake: FakeNovaServ
     assert fake.session_ends == 0  # nothing was sent into the ended stream
 
 
-async def test_idle_validation_error_is_a_timeout(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_idle_validation_error_is_a_timeout(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """The idle ValidationException (InternalErrorCode=531) raises BidiModelTimeoutError."""
     model = make_model()
     await model.start()
@@ -246,7 +272,9 @@ async def test_idle_validation_error_is_a_timeout(fake: FakeNovaServer, make_mod
     await model.stop()
 
 
-async def test_retryable_stream_error_reconnects_with_history(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_retryable_stream_error_reconnects_with_history(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """A throttlingException is a recoverable BidiErrorEvent; the new stream has the history."""
     model = make_model()
     await model.start(system_prompt="Remember things.")
@@ -268,7 +296,9 @@ async def test_retryable_stream_error_reconnects_with_history(fake: FakeNovaServ
     assert fake.protocol_errors == []
 
 
-async def test_recovery_budget_exhausted_raises_typed_error(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_recovery_budget_exhausted_raises_typed_error(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """With max_error_recoveries=0 a stream exception raises a typed error naming it."""
     model = make_model(provider_config={"max_error_recoveries": 0})
     await model.start()
@@ -283,7 +313,9 @@ async def test_recovery_budget_exhausted_raises_typed_error(fake: FakeNovaServer
     await model.stop()
 
 
-async def test_stream_ending_without_error_raises_and_does_not_spin(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_stream_ending_without_error_raises_and_does_not_spin(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """A stream the service ends without an exception raises BidiConnectionError (no busy loop)."""
     model = make_model()
     await model.start()
@@ -320,9 +352,13 @@ async def test_proactive_restart_before_the_limit(make_model: Factory) -> None:
     await model.stop()
 
 
-async def test_nova2_sends_turn_detection_and_interactive_text(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_nova2_sends_turn_detection_and_interactive_text(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """Nova 2 Sonic gets turnDetectionConfiguration and interactive USER text content."""
-    model = make_model(model_id="amazon.nova-2-sonic-v1:0", provider_config={"turn_detection": "LOW"})
+    model = make_model(
+        model_id="amazon.nova-2-sonic-v1:0", provider_config={"turn_detection": "LOW"}
+    )
     await model.start()
     reader = Reader(model)
     await reader.turn("typed words")
@@ -330,7 +366,9 @@ async def test_nova2_sends_turn_detection_and_interactive_text(fake: FakeNovaSer
     await reader.aclose()
     start = body(fake.received[0])
     assert start["turnDetectionConfiguration"] == {"endpointingSensitivity": "LOW"}
-    text_start = next(e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "TEXT")
+    text_start = next(
+        e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "TEXT"
+    )
     assert (body(text_start)["role"], body(text_start)["interactive"]) == ("USER", True)
     assert fake.requests[0].model_id == "amazon.nova-2-sonic-v1:0"
     assert "%3A" in fake.requests[0].path
@@ -378,7 +416,9 @@ def _refreshing_session(current: list[str], calls: list[str]) -> Any:
     return boto3.Session(botocore_session=core, region_name="us-east-1")
 
 
-async def test_temporary_credentials_are_refreshed_for_each_connection(fake: FakeNovaServer) -> None:
+async def test_temporary_credentials_are_refreshed_for_each_connection(
+    fake: FakeNovaServer,
+) -> None:
     """Rotated credentials reach the next connection's SigV4 header; the open one stays valid."""
     current = ["AKIDROTATE000000001"]
     calls: list[str] = []
@@ -386,7 +426,11 @@ async def test_temporary_credentials_are_refreshed_for_each_connection(fake: Fak
         fake.credentials[key] = FAKE_SECRET_KEY + key
     session = _refreshing_session(current, calls)
     model = NovaSonicModel(
-        client_config={"boto_session": session, "endpoint_uri": fake.endpoint_uri, "ca_bundle": fake.ca_path}
+        client_config={
+            "boto_session": session,
+            "endpoint_uri": fake.endpoint_uri,
+            "ca_bundle": fake.ca_path,
+        }
     )
     await model.start()
     reader = Reader(model)
@@ -407,7 +451,9 @@ async def test_temporary_credentials_are_refreshed_for_each_connection(fake: Fak
     assert fake.protocol_errors == []
 
 
-async def test_no_default_identity_chain_is_built(fake: FakeNovaServer, make_model: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_default_identity_chain_is_built(
+    fake: FakeNovaServer, make_model: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The SDK's IdentityChain (which may probe 169.254.x) is never created."""
     import aws_sdk_bedrock_runtime.client as sdk_client
 
@@ -434,7 +480,11 @@ async def test_wrong_secret_is_rejected_by_signature_check(fake: FakeNovaServer)
         region_name="us-east-1",
     )
     model = NovaSonicModel(
-        client_config={"boto_session": bad, "endpoint_uri": fake.endpoint_uri, "ca_bundle": fake.ca_path}
+        client_config={
+            "boto_session": bad,
+            "endpoint_uri": fake.endpoint_uri,
+            "ca_bundle": fake.ca_path,
+        }
     )
     with pytest.raises(BidiConnectionError) as info:
         await model.start()
@@ -443,7 +493,9 @@ async def test_wrong_secret_is_rejected_by_signature_check(fake: FakeNovaServer)
     await model.stop()
 
 
-async def test_secrets_never_appear_in_repr_or_config_errors(fake: FakeNovaServer, make_model: Factory) -> None:
+async def test_secrets_never_appear_in_repr_or_config_errors(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
     """Neither repr(model) nor its config repr shows the secret key."""
     model = make_model()
     assert FAKE_SECRET_KEY not in repr(model)
@@ -510,8 +562,12 @@ async def test_input_rate_8k_session(fake: FakeNovaServer, make_model: Factory) 
     for offset in range(0, len(pcm), 320):
         await model.send(BidiAudioInputEvent(audio=pcm[offset : offset + 320], sample_rate=8000))
     turn = await reader.until(lambda e: isinstance(e, BidiResponseCompleteEvent))
-    assert "You said: low rate." in [e.text for e in turn if isinstance(e, BidiTranscriptStreamEvent) and e.is_final]
+    assert "You said: low rate." in [
+        e.text for e in turn if isinstance(e, BidiTranscriptStreamEvent) and e.is_final
+    ]
     await model.stop()
     await reader.aclose()
-    start = next(e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO")
+    start = next(
+        e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO"
+    )
     assert body(start)["audioInputConfiguration"]["sampleRateHertz"] == 8000

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from bidi_core.events import (
     BidiAudioStreamEvent,
     BidiInterruptionEvent,
@@ -205,7 +206,9 @@ def test_tool_use_maps_name_id_and_json_input_and_completes_with_tool_use() -> N
     assert out[2].stop_reason == "tool_use"
 
 
-def usage(delta: tuple[int, int, int, int] | None, total: tuple[int, int, int, int]) -> dict[str, Any]:
+def usage(
+    delta: tuple[int, int, int, int] | None, total: tuple[int, int, int, int]
+) -> dict[str, Any]:
     def shape(v: tuple[int, int, int, int]) -> dict[str, Any]:
         return {
             "input": {"speechTokens": v[0], "textTokens": v[1]},

@@ -9,9 +9,10 @@ import os
 import subprocess
 import sys
 import threading
+import typing
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 
@@ -166,7 +167,7 @@ async def test_aclose_ends_a_pending_read_and_unregisters_the_pipe() -> None:
         assert await collect(channel) == []
 
 
-class BlockingStream(io.TextIOBase):
+class BlockingStream:
     """A stream whose readline() blocks until released, like a console without a selector."""
 
     def __init__(self) -> None:
@@ -182,7 +183,7 @@ class BlockingStream(io.TextIOBase):
 async def test_aclose_wakes_a_reader_blocked_in_readline() -> None:
     """aclose() ends the iteration at once even when the worker is stuck in readline()."""
     stream = BlockingStream()
-    channel = TextInput(stream)
+    channel = TextInput(typing.cast(TextIO, stream))
     task = asyncio.ensure_future(collect(channel))
     await asyncio.to_thread(stream.reading.wait, 5)
     await channel.aclose()
@@ -204,7 +205,7 @@ async def test_worker_thread_is_released_after_aclose() -> None:
     assert not reader_threads()
 
 
-class FailingStream(io.TextIOBase):
+class FailingStream:
     """A stream whose readline() fails."""
 
     def readline(self, size: int | None = -1) -> str:
@@ -215,7 +216,7 @@ class FailingStream(io.TextIOBase):
 async def test_a_read_error_reaches_the_consumer() -> None:
     """An error raised by the stream is raised from events(), not swallowed."""
     with pytest.raises(OSError, match="disk on fire"):
-        await collect(TextInput(FailingStream()))
+        await collect(TextInput(typing.cast(TextIO, FailingStream())))
     assert not reader_threads()
 
 
@@ -407,4 +408,4 @@ def test_public_names_are_exported_sorted() -> None:
     for name in bio.__all__:
         assert getattr(bio, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        _ = bio.Nope  # type: ignore[attr-defined]
+        _ = bio.Nope

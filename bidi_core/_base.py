@@ -119,6 +119,7 @@ class BidiModelBase:
         self._reader: asyncio.Task[None] | None = None
         self._limit_timer: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
+        self._start_done: asyncio.Event | None = None
         self._inputs = InputPreparer(
             self.input_sample_rate(), tuple(self.capabilities.input_sample_rates)
         )
@@ -235,6 +236,7 @@ class BidiModelBase:
             raise BidiModelStateError(msg)
         self._state = ModelState.STARTING
         self._stopped = asyncio.Event()
+        start_done = self._start_done = asyncio.Event()
         conn = self._conn = _Connection()
         try:
             await self._open(
@@ -251,6 +253,9 @@ class BidiModelBase:
             self._state = ModelState.IDLE
             self._stopped.set()
             raise
+        finally:
+            # A stop() that arrived while opening waits for this, then stops normally.
+            start_done.set()
         self._state = ModelState.OPEN
         conn.queue.put_nowait(BidiConnectionStartEvent(connection_id=conn.id, model=self.model_id))
         self._reader = asyncio.create_task(self._run_reader(conn), name=f"{self.provider}-reader")
@@ -347,6 +352,9 @@ class BidiModelBase:
         The graceful shutdown sequence is bounded by :attr:`close_timeout`; if it
         fails, resources are released anyway.
         """
+        while self._state is ModelState.STARTING and self._start_done is not None:
+            # Let start() finish opening, so that whatever it opened is released below.
+            await self._start_done.wait()
         if self._state is ModelState.IDLE:
             return
         if self._state is ModelState.STOPPING:

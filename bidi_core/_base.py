@@ -88,10 +88,14 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
             task.exception()  # mark retrieved
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait([task])
-    if task.done() and not task.cancelled():
-        task.exception()
+    # If we are cancelled while waiting, the task's outcome is still retrieved later.
+    task.add_done_callback(_retrieve)
+    await asyncio.wait([task])  # raises only if the caller itself is cancelled
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # mark retrieved: no "exception was never retrieved" warning
 
 
 class BidiModelBase:
@@ -382,12 +386,15 @@ class BidiModelBase:
                 with contextlib.suppress(Exception):
                     await self._close(graceful=False)
             finally:
-                await cancel_and_wait(self._reader)
-                self._reader = None
-                self._conn = None
-                self._state = ModelState.IDLE
-                if self._stopped is not None:
-                    self._stopped.set()
+                reader, self._reader = self._reader, None
+                try:
+                    await cancel_and_wait(reader)
+                finally:
+                    # Reached even if stop() itself is cancelled: never stuck in STOPPING.
+                    self._conn = None
+                    self._state = ModelState.IDLE
+                    if self._stopped is not None:
+                        self._stopped.set()
 
     async def __aenter__(self) -> Self:
         await self.start()

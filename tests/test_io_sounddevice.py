@@ -57,6 +57,7 @@ class FakeDevice:
         self.source = b""  # what the microphone "hears", interleaved PCM16
         self.burst = False  # deliver the whole source inside start() (deterministic drops)
         self.refused_rates: set[int] = set()
+        self.no_devices = False  # query_devices fails as PortAudio does on a machine without any
         self.inputs: list[FakeInputStream] = []
         self.outputs: list[FakeOutputStream] = []
 
@@ -177,6 +178,9 @@ def device(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDevice]:
     module = types.ModuleType("sounddevice")
 
     def query_devices(device: Any = None, kind: str | None = None) -> dict[str, Any]:
+        if state.no_devices:
+            msg = "Error querying device -1"
+            raise FakePortAudioError(msg)
         if device == "missing":
             msg = f"No {kind} device matching {device!r}"
             raise ValueError(msg)
@@ -299,13 +303,19 @@ async def test_microphone_for_a_text_only_model_is_refused(device: FakeDevice) -
 
 
 async def test_microphone_device_errors_are_clear(device: FakeDevice) -> None:
-    """A missing device fails at construction; a refused rate when the stream opens."""
-    with pytest.raises(AudioDeviceError, match=r"No usable input device 'missing'.*sounddevice"):
+    """A missing device fails at construction, a refused rate when the stream opens."""
+    with pytest.raises(AudioDeviceError, match=r"Cannot use input device 'missing'.*sounddevice"):
         MicrophoneInput(device="missing")
     device.refused_rates = {44100}
     mic = MicrophoneInput(sample_rate=44100)
     with pytest.raises(AudioDeviceError, match="Could not open the microphone"):
         await anext(mic.events(CAPS_16K))
+    device.no_devices = True
+    with pytest.raises(AudioDeviceError, match="Cannot use the default input device"):
+        MicrophoneInput()
+    with pytest.raises(AudioDeviceError, match="Cannot use the default output device"):
+        SpeakerOutput()
+    device.no_devices = False
     with pytest.raises(ValueError, match="block_ms"):
         MicrophoneInput(block_ms=0)
     with pytest.raises(ValueError, match="max_queued_blocks"):
@@ -455,7 +465,7 @@ async def test_a_speaker_that_cannot_open_says_so(device: FakeDevice) -> None:
     with pytest.raises(AudioDeviceError, match=r"24000 Hz or 48000 Hz"):
         await speaker.handle(chunk(20, "r1"))
     await speaker.aclose()
-    with pytest.raises(AudioDeviceError, match="No usable output device"):
+    with pytest.raises(AudioDeviceError, match="Cannot use output device 'missing'"):
         SpeakerOutput(device="missing")
 
 

@@ -137,6 +137,24 @@ async def test_a_pipe_is_read_through_the_loop_without_a_thread() -> None:
         assert [item async for item in items] == ["third"]
 
 
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a POSIX pseudo-terminal")
+async def test_a_terminal_is_read_through_the_loop() -> None:
+    """A terminal (the interactive case) is read line by line with no worker thread."""
+    controller, terminal = os.openpty()
+    stream = open(terminal, encoding="utf-8")  # noqa: SIM115, ASYNC230 - a pty, closed below
+    try:
+        channel = TextInput(stream)
+        items = channel.events(CAPS)
+        os.write(controller, b"typed line\n")
+        assert await anext(items) == "typed line"
+        assert not reader_threads()
+        await channel.aclose()
+        assert [item async for item in items] == []
+    finally:
+        stream.close()
+        os.close(controller)
+
+
 async def test_many_piped_lines_arrive_in_order() -> None:
     """More lines than the reader buffers (it pauses and resumes) all arrive, in order."""
     with pipe() as (stream, write_fd):
@@ -221,9 +239,11 @@ async def test_a_read_error_reaches_the_consumer() -> None:
 
 
 async def test_stdin_is_the_default_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a stream, sys.stdin (as it is when reading starts) is read."""
+    """Without a stream, sys.stdin (as it is when reading starts) is read; none means EOF."""
     monkeypatch.setattr(sys, "stdin", io.StringIO("from stdin\n"))
     assert await collect(TextInput()) == ["from stdin"]
+    monkeypatch.setattr(sys, "stdin", None)  # Python's stdin when descriptor 0 is closed
+    assert await collect(TextInput()) == []
 
 
 # --------------------------------------------------------------------- TextOutput

@@ -77,7 +77,8 @@ def _device_info(sd: ModuleType, device: int | str | None, kind: str) -> dict[st
     try:
         info = sd.query_devices(device, kind)
     except _device_errors(sd) as exc:
-        msg = f"No usable {kind} device {device!r}: {exc}. {_DEVICE_HINT}"
+        what = f"the default {kind} device" if device is None else f"{kind} device {device!r}"
+        msg = f"Cannot use {what}: {exc}. {_DEVICE_HINT}"
         raise AudioDeviceError(msg) from exc
     return dict(info)
 

@@ -199,7 +199,8 @@ class TextInput:
     watched by the loop's selector (no thread); other streams (files,
     ``io.StringIO``, Windows consoles) are read by a worker thread one line at a
     time. Surrounding whitespace is stripped and blank lines are skipped. The
-    input ends at end of file or when a line equals ``quit_command``. The stream
+    input ends at end of file (at once if there is no stdin at all) or when a
+    line equals ``quit_command``. The stream
     is never closed by this channel (it belongs to the caller).
 
     Args:
@@ -227,6 +228,8 @@ class TextInput:
         if self._closed:
             return
         stream = self.stream if self.stream is not None else sys.stdin
+        if stream is None:  # no standard input at all (a closed descriptor 0)
+            return
         loop = asyncio.get_running_loop()
         reader: _LineReader | None = _FdLineReader.open(stream, loop)
         if reader is None:

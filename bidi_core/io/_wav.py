@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from .._protocol import ModelCapabilities
-from ..audio import duration_ms, silence, to_channels
+from ..audio import duration_ms, to_channels
 from ..events import (
     BidiAudioInputEvent,
     BidiAudioStreamEvent,

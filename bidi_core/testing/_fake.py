@@ -17,6 +17,7 @@ provider's fake without knowing its details.
 from __future__ import annotations
 
 import importlib
+import typing
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
@@ -82,4 +83,4 @@ def load_fake(spec: str) -> ServeFake:
     if not callable(factory):
         msg = f"{module_name!r} has no callable {attr!r}; check the plugin's fake= spec."
         raise PluginLoadError(msg)
-    return factory  # type: ignore[return-value]
+    return typing.cast(ServeFake, factory)

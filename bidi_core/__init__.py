@@ -22,12 +22,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
+    AudioDeviceError,
+    AudioFormatError,
     BidiConnectionError,
     BidiError,
     BidiModelStateError,
     BidiModelTimeoutError,
     ConfigError,
     DuplicateModelError,
+    MissingDependencyError,
     PluginLoadError,
     ProviderError,
     ProviderProtocolError,
@@ -94,6 +97,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AgentStats",
     "AgentTool",
+    "AudioDeviceError",
+    "AudioFormatError",
     "BidiAgent",
     "BidiAudioDroppedEvent",
     "BidiAudioInputEvent",
@@ -125,6 +130,7 @@ __all__ = [
     "EventDecodeError",
     "Message",
     "Messages",
+    "MissingDependencyError",
     "Modality",
     "ModelCapabilities",
     "ModelInfo",

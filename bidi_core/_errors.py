@@ -13,6 +13,9 @@
     │   ├── BidiConnectionError                 could not connect, or the connection broke
     │   └── ProviderProtocolError               the provider sent something unreadable
     ├── ToolError                               a tool could not be built or run
+    ├── MissingDependencyError (also ImportError) an optional extra is not installed
+    ├── AudioFormatError (also ValueError)      an audio file cannot be read
+    ├── AudioDeviceError (also OSError)         a microphone or speaker failed
     └── BidiModelTimeoutError                   connection limit reached: restart
 """
 
@@ -21,12 +24,15 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AudioDeviceError",
+    "AudioFormatError",
     "BidiConnectionError",
     "BidiError",
     "BidiModelStateError",
     "BidiModelTimeoutError",
     "ConfigError",
     "DuplicateModelError",
+    "MissingDependencyError",
     "PluginLoadError",
     "ProviderError",
     "ProviderProtocolError",
@@ -119,6 +125,18 @@ class ProviderProtocolError(ProviderError):
 
 class ToolError(BidiError):
     """A tool could not be described or executed."""
+
+
+class MissingDependencyError(BidiError, ImportError):
+    """An optional package is not installed; the message names the extra to install."""
+
+
+class AudioFormatError(BidiError, ValueError):
+    """An audio file cannot be read: not a WAV, not 16-bit PCM, or damaged."""
+
+
+class AudioDeviceError(BidiError, OSError):
+    """A microphone or speaker could not be opened or failed while streaming."""
 
 
 class BidiModelTimeoutError(BidiError):

@@ -659,3 +659,20 @@ async def test_run_ends_when_inputs_are_exhausted_and_the_agent_is_idle() -> Non
     assert finals == ["You said: one.", "You said: two."]
     assert stats.turns == 2
     assert len(stats.time_to_first_audio_ms) == 2
+
+
+async def test_run_raises_when_an_input_channel_fails() -> None:
+    """An input channel that raises ends run() with its error instead of hanging."""
+
+    class Broken:
+        async def events(self, capabilities: Any) -> Any:
+            yield "hello"
+            raise OSError("the microphone went away")
+
+        async def aclose(self) -> None:
+            pass
+
+    agent = BidiAgent(RecordingModel())
+    with pytest.raises(OSError, match="microphone went away"):
+        await agent.run(inputs=[Broken()], outputs=[FakeSpeaker(played=0.0)], settle_s=0.2)
+    assert agent.state.value == "idle"

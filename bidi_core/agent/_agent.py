@@ -720,13 +720,15 @@ class BidiAgent:
         ``handle()`` in order. With inputs, the conversation ends once they are all
         exhausted and the agent has been idle (no response active, no tool running,
         nothing buffered) for ``settle_s``; without inputs, when ``stop()`` is called
-        or the model ends.
+        or the model ends. An input channel that fails ends the conversation and its
+        error is raised.
 
         Returns:
             ``agent.stats``.
 
         Raises:
             ProviderError: The connection failed.
+            Exception: Whatever an input channel raised (e.g. a missing optional extra).
         """
         started_here = self._state is AgentState.IDLE
         if started_here:
@@ -736,27 +738,31 @@ class BidiAgent:
             asyncio.create_task(self._feed(channel), name="bidi-agent-input") for channel in inputs
         ]
         inputs_done = asyncio.Event()
+        input_errors: list[BaseException] = []
 
         async def watch() -> None:
-            if feeders:
-                await asyncio.gather(*feeders)
+            for outcome in await asyncio.gather(*feeders, return_exceptions=True):
+                if isinstance(outcome, BaseException) and not isinstance(
+                    outcome, asyncio.CancelledError
+                ):
+                    input_errors.append(outcome)
             inputs_done.set()
             while True:
-                await asyncio.sleep(min(0.05, settle_s / 4 or 0.01))
                 self._queue.put(_Wake())
+                await asyncio.sleep(min(0.05, settle_s / 4 or 0.01))
+
+        def done() -> bool:
+            return bool(input_errors) or (inputs_done.is_set() and self._idle(settle_s))
 
         watcher = asyncio.create_task(watch(), name="bidi-agent-watch") if feeders else None
         try:
-            async for event in self._events(lambda: inputs_done.is_set() and self._idle(settle_s)):
+            async for event in self._events(done):
                 for output in self._outputs:
                     await output.handle(event)
         finally:
             await cancel_and_wait(watcher)
             for task in feeders:
                 await cancel_and_wait(task)
-            for task in feeders:
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    logger.warning("An input channel failed: %r", task.exception())
             for channel in inputs:
                 with contextlib.suppress(Exception):
                     await channel.aclose()
@@ -768,6 +774,9 @@ class BidiAgent:
                     with contextlib.suppress(Exception):
                         await output.aclose()
                 self._outputs = []
+        if input_errors:
+            # An input that failed (a missing extra, an unreadable file) ends the talk.
+            raise input_errors[0]
         return self.stats
 
     async def _feed(self, channel: BidiInput) -> None:

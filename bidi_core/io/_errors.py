@@ -1,19 +1,7 @@
-"""Errors raised by the IO channels."""
+"""Errors raised by the IO channels (defined in the core hierarchy, re-exported here)."""
 
 from __future__ import annotations
 
-from .._errors import BidiError
+from .._errors import AudioDeviceError, AudioFormatError, MissingDependencyError
 
 __all__ = ["AudioDeviceError", "AudioFormatError", "MissingDependencyError"]
-
-
-class MissingDependencyError(BidiError, ImportError):
-    """An optional package an IO channel needs is not installed; the message names the extra."""
-
-
-class AudioFormatError(BidiError, ValueError):
-    """An audio file cannot be read: not a WAV, not 16-bit PCM, or damaged."""
-
-
-class AudioDeviceError(BidiError, OSError):
-    """A microphone or speaker could not be opened or failed while streaming."""

@@ -361,8 +361,9 @@ class _FakeConnection:
                 self.fake.invalid_sent.append((event, str(exc)))
                 logger.error("fake emitted an invalid GA event: %s", exc)
                 raise
-        self.record.sent.append(event)
-        await self.ws.send(json.dumps(event))
+        text = json.dumps(event)
+        self.record.sent.append(json.loads(text))  # a snapshot: items keep changing
+        await self.ws.send(text)
 
     async def refuse(self, event: Mapping[str, Any], message: str, **kwargs: Any) -> None:
         self.record.refused.append((str(event.get("type")), str(kwargs.get("code"))))
@@ -735,6 +736,12 @@ class _FakeConnection:
             if part_type == "audio"
             else {"type": "text", "text": ""}
         )
+        # From here on the item holds its (growing) content part, as on the service.
+        item["content"] = [
+            {"type": "output_audio", "transcript": ""}
+            if part_type == "audio"
+            else {"type": "output_text", "text": ""}
+        ]
         await self.emit(
             {
                 "type": "response.content_part.added",

@@ -741,11 +741,13 @@ class BidiAgent:
         input_errors: list[BaseException] = []
 
         async def watch() -> None:
-            for outcome in await asyncio.gather(*feeders, return_exceptions=True):
-                if isinstance(outcome, BaseException) and not isinstance(
-                    outcome, asyncio.CancelledError
-                ):
-                    input_errors.append(outcome)
+            outcomes = await asyncio.gather(*feeders, return_exceptions=True)
+            input_errors.extend(
+                outcome
+                for outcome in outcomes
+                if isinstance(outcome, BaseException)
+                and not isinstance(outcome, asyncio.CancelledError)
+            )
             inputs_done.set()
             while True:
                 self._queue.put(_Wake())

@@ -457,7 +457,7 @@ async def test_service_errors_are_surfaced(fake: OpenAIRealtimeFake) -> None:
 
 
 async def test_injected_faults_use_the_real_signals(fake: OpenAIRealtimeFake) -> None:
-    """Error fault -> error event with code; malformed frame -> malformed_frame error event."""
+    """Error fault -> error event with code; a malformed frame -> error event, talk goes on."""
     model = make(fake)
     await model.start()
     reader = Reader(model)
@@ -470,6 +470,9 @@ async def test_injected_faults_use_the_real_signals(fake: OpenAIRealtimeFake) ->
     (bad,) = (await reader.until(lambda e: isinstance(e, BidiErrorEvent)))[-1:]
     assert isinstance(bad, BidiErrorEvent)
     assert bad.code == "malformed_frame"
+    await reader.turn()
+    await model.send(BidiTextInputEvent(text="go on"))
+    assert final(await reader.turn()) == ["You said: go on."]
     await model.stop()
 
 

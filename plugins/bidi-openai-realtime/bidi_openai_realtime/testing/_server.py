@@ -1029,6 +1029,8 @@ class _FakeConnection:
             )
         elif action.kind == "malformed":
             await self.ws.send("{this is not json")
+            # The garbage frame stood in for the answer; the request is still answered.
+            await self._empty_response()
         elif action.kind == "disconnect":
             transport = self.ws.transport
             if transport is not None:

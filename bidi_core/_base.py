@@ -322,6 +322,7 @@ class BidiModelBase:
                 if isinstance(item, _End):
                     return
                 if isinstance(item, _Failure):
+                    queue.put_nowait(item)  # sticky: a later receive() raises it too
                     raise item.error
                 yield item
         finally:

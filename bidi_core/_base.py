@@ -242,6 +242,8 @@ class BidiModelBase:
         self._stopped = asyncio.Event()
         start_done = self._start_done = asyncio.Event()
         conn = self._conn = _Connection()
+        # First in the queue, even before events _open() emits (e.g. a session-created frame).
+        conn.queue.put_nowait(BidiConnectionStartEvent(connection_id=conn.id, model=self.model_id))
         try:
             await self._open(
                 system_prompt=system_prompt,
@@ -261,7 +263,6 @@ class BidiModelBase:
             # A stop() that arrived while opening waits for this, then stops normally.
             start_done.set()
         self._state = ModelState.OPEN
-        conn.queue.put_nowait(BidiConnectionStartEvent(connection_id=conn.id, model=self.model_id))
         self._reader = asyncio.create_task(self._run_reader(conn), name=f"{self.provider}-reader")
         limit = self.connection_limit_s()
         if limit is not None:

@@ -24,7 +24,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Self
 
-from ._errors import BidiConnectionError, BidiModelStateError, BidiModelTimeoutError
+from ._errors import (
+    BidiConnectionError,
+    BidiError,
+    BidiModelStateError,
+    BidiModelTimeoutError,
+)
 from ._input import InputPreparer, check_input
 from ._protocol import ModelCapabilities
 from .events import (
@@ -274,10 +279,19 @@ class BidiModelBase:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # surfaced through receive(), never lost
-            if not conn.closed:
-                self._fail(exc)
-            else:
+            if conn.closed:
                 logger.debug("%s reader ended after stop: %r", self.provider, exc)
+                return
+            if isinstance(exc, Exception) and not isinstance(exc, BidiError):
+                # Keep the promise of typed errors even when a plugin lets a raw one escape.
+                wrapped = BidiConnectionError(
+                    f"The {self.provider} connection failed: {type(exc).__name__}: {exc}",
+                    provider=self.provider,
+                    retryable=True,
+                )
+                wrapped.__cause__ = exc
+                exc = wrapped
+            self._fail(exc)
         else:
             if not conn.closed:
                 self._fail(

@@ -129,9 +129,9 @@ class BidiModelBase:
         self._limit_timer: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
         self._start_done: asyncio.Event | None = None
-        self._inputs = InputPreparer(
-            self.input_sample_rate(), tuple(self.capabilities.input_sample_rates)
-        )
+        # Built per connection in start(): subclasses may set capabilities after this
+        # __init__, and resampler state must not leak from one connection into the next.
+        self._inputs: InputPreparer | None = None
 
     # ------------------------------------------------------------------ hooks
 
@@ -243,7 +243,11 @@ class BidiModelBase:
                 "Call stop() before starting it again."
             )
             raise BidiModelStateError(msg)
+        inputs = InputPreparer(
+            self.input_sample_rate(), tuple(self.capabilities.input_sample_rates)
+        )
         self._state = ModelState.STARTING
+        self._inputs = inputs
         self._stopped = asyncio.Event()
         start_done = self._start_done = asyncio.Event()
         conn = self._conn = _Connection()
@@ -361,6 +365,7 @@ class BidiModelBase:
             msg = f"Cannot send an event: the {self.provider} connection failed ({conn.failure})."
             raise BidiConnectionError(msg, provider=self.provider) from conn.failure
         if isinstance(event, BidiAudioInputEvent):
+            assert self._inputs is not None  # set by start()
             event = self._inputs.audio(event)
             if not event.audio:
                 return

@@ -84,13 +84,22 @@ class Registry:
     # ------------------------------------------------------------- plugins
 
     def register_plugin(self, plugin: object, name: str | None = None) -> None:
-        """Register an in-process plugin object (a module or class with hookimpls)."""
+        """Register an in-process plugin object (a module or class with hookimpls).
+
+        Raises:
+            DuplicateModelError: The registry is loaded and the plugin registers
+                a name another plugin already has (the plugin is not kept).
+        """
         plugin_name = self._pm.register(plugin, name=name)
         if plugin_name is None:
             msg = f"Plugin {name or plugin!r} is blocked and cannot be registered."
             raise PluginLoadError(msg)
         if self._loaded:
-            self._collect_from(plugin_name, plugin)
+            try:
+                self._collect_from(plugin_name, plugin)
+            except DuplicateModelError:
+                self._pm.unregister(plugin)
+                raise
 
     @property
     def plugin_errors(self) -> list[PluginLoadError]:
@@ -105,6 +114,8 @@ class Registry:
             if self._autoload and os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in ("1", "true"):
                 self._load_entry_points()
             self._pm.check_pending()
+            # Rebuilt from scratch: an earlier attempt that raised left nothing behind.
+            self._models = {}
             for plugin_name, plugin in self._pm.list_name_plugin():
                 if plugin is not None:
                     self._collect_from(plugin_name, plugin)
@@ -137,11 +148,13 @@ class Registry:
             self._dists[ep.name] = (dist_name, version)
 
     def _collect_from(self, plugin_name: str, plugin: object) -> None:
+        """Add *plugin*'s models, all or none: a plugin that fails registers nothing."""
         dist, version = self._dists.get(plugin_name, (None, None))
         for impl in self._pm.hook.bidi_register_models.get_hookimpls():
             if impl.plugin is not plugin:
                 continue
-            register = self._make_register(plugin_name, dist, version)
+            staged: dict[str, ModelInfo] = {}
+            register = self._make_register(plugin_name, dist, version, staged)
             try:
                 impl.function(register=register)
             except DuplicateModelError:
@@ -155,9 +168,15 @@ class Registry:
                 err.__cause__ = exc
                 self._errors[plugin_name] = err
                 logger.warning("%s", msg)
+            else:
+                self._models.update(staged)
 
     def _make_register(
-        self, plugin_name: str, dist: str | None, version: str | None
+        self,
+        plugin_name: str,
+        dist: str | None,
+        version: str | None,
+        staged: dict[str, ModelInfo],
     ) -> Callable[..., None]:
         def register(
             name: str,
@@ -167,17 +186,23 @@ class Registry:
             summary: str = "",
             **extra: Any,
         ) -> None:
+            if not isinstance(typing.cast(object, name), str) or not name:
+                msg = (
+                    f"Plugin {plugin_name!r} registered a model under the invalid name {name!r}; "
+                    "a name is a non-empty str such as 'nova_sonic'."
+                )
+                raise PluginLoadError(msg)
             if not callable(typing.cast(object, factory)):
                 msg = f"Plugin {plugin_name!r} registered {name!r} with a non-callable factory."
                 raise PluginLoadError(msg)
-            existing = self._models.get(name)
+            existing = self._models.get(name) or staged.get(name)
             if existing is not None:
                 msg = (
                     f"Model name {name!r} from plugin {plugin_name!r} is already registered "
                     f"by plugin {existing.plugin!r}. Uninstall one of them."
                 )
                 raise DuplicateModelError(msg)
-            self._models[name] = ModelInfo(
+            staged[name] = ModelInfo(
                 name=name,
                 plugin=plugin_name,
                 distribution=dist,

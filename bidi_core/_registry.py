@@ -87,12 +87,23 @@ class Registry:
         """Register an in-process plugin object (a module or class with hookimpls).
 
         Raises:
+            PluginLoadError: The plugin is blocked, already registered, or has a
+                hook pluggy rejects (unknown name or wrong arguments).
             DuplicateModelError: The registry is loaded and the plugin registers
                 a name another plugin already has (the plugin is not kept).
         """
-        plugin_name = self._pm.register(plugin, name=name)
+        try:
+            plugin_name = self._pm.register(plugin, name=name)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            msg = f"Cannot register plugin {name or plugin!r}: {exc}"
+            raise PluginLoadError(msg) from exc
         if plugin_name is None:
             msg = f"Plugin {name or plugin!r} is blocked and cannot be registered."
+            raise PluginLoadError(msg)
+        problem = self._hook_problem(plugin)
+        if problem is not None:
+            self._pm.unregister(plugin)
+            msg = f"Plugin {plugin_name!r} {problem}"
             raise PluginLoadError(msg)
         if self._loaded:
             try:
@@ -113,13 +124,36 @@ class Registry:
                 return
             if self._autoload and os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in ("1", "true"):
                 self._load_entry_points()
-            self._pm.check_pending()
             # Rebuilt from scratch: an earlier attempt that raised left nothing behind.
             self._models = {}
             for plugin_name, plugin in self._pm.list_name_plugin():
                 if plugin is not None:
                     self._collect_from(plugin_name, plugin)
             self._loaded = True
+
+    def _hook_problem(self, plugin: object) -> str | None:
+        """Say what is wrong with *plugin*'s hooks (the job of pluggy's check_pending)."""
+        unknown = sorted(
+            caller.name
+            for caller in self._pm.get_hookcallers(plugin) or []
+            if not caller.has_spec()
+            and any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls())
+        )
+        if not unknown:
+            return None
+        return (
+            f"implements unknown hook(s) {', '.join(map(repr, unknown))}; "
+            "bidi plugins implement 'bidi_register_models'."
+        )
+
+    def _load_error(self, ep_name: str, dist_name: str | None, problem: str) -> None:
+        fix = f"pip install --force-reinstall {dist_name}" if dist_name else "reinstall it"
+        msg = (
+            f"Error importing plugin {ep_name!r} from distribution {dist_name!r}: {problem}. "
+            f"Its models are unavailable; reinstall it ({fix}) or uninstall it."
+        )
+        self._errors[ep_name] = PluginLoadError(msg)
+        logger.warning("%s", msg)
 
     def _load_entry_points(self) -> None:
         import importlib.metadata  # noqa: PLC0415 - only needed when plugins are loaded
@@ -132,19 +166,16 @@ class Registry:
             version = dist.version if dist is not None else None
             try:
                 plugin = ep.load()
+                self._pm.register(plugin, name=ep.name)
             except Exception as exc:
-                fix = f"pip install --force-reinstall {dist_name}" if dist_name else "reinstall it"
-                msg = (
-                    f"Error importing plugin {ep.name!r} from distribution {dist_name!r}: "
-                    f"{type(exc).__name__}: {exc}. Its models are unavailable; "
-                    f"reinstall it ({fix}) or uninstall it."
-                )
-                err = PluginLoadError(msg)
-                err.__cause__ = exc
-                self._errors[ep.name] = err
-                logger.warning("%s", msg)
+                self._load_error(ep.name, dist_name, f"{type(exc).__name__}: {exc}")
+                self._errors[ep.name].__cause__ = exc
                 continue
-            self._pm.register(plugin, name=ep.name)
+            problem = self._hook_problem(plugin)
+            if problem is not None:
+                self._pm.unregister(plugin)
+                self._load_error(ep.name, dist_name, f"the plugin {problem}")
+                continue
             self._dists[ep.name] = (dist_name, version)
 
     def _collect_from(self, plugin_name: str, plugin: object) -> None:

@@ -32,6 +32,9 @@ def check_keys(given: Mapping[str, Any], accepted: Iterable[str], *, where: str)
         if key not in accepted:
             suggestion = closest(str(key), accepted)
             hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+            if not accepted:
+                msg = f"Unknown key {key!r} in {where}, which takes no keys; leave it empty."
+                raise ConfigError(msg)
             msg = f"Unknown key {key!r} in {where}.{hint} Accepted keys: {', '.join(accepted)}."
             raise ConfigError(msg)
 

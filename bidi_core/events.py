@@ -365,14 +365,11 @@ def event_types() -> dict[str, type[BidiEvent]]:
 
 # ---------------------------------------------------------------------- from_dict
 
-_TYPED_DICT_KEYS: dict[Any, tuple[str, ...]] = {
-    ToolUse: ("toolUseId", "name", "input"),
-    ToolResult: ("toolUseId", "status", "content"),
-}
-_HINTS: dict[type[BidiEvent], dict[str, Any]] = {}
+_HINTS: dict[Any, dict[str, Any]] = {}
 
 
-def _hints(cls: type[BidiEvent]) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
+    """Return the resolved type hints of an event class or a ``TypedDict`` (cached)."""
     hints = _HINTS.get(cls)
     if hints is None:
         hints = typing.get_type_hints(cls)
@@ -430,6 +427,14 @@ def _coerce(where: str, hint: Any, value: Any) -> Any:
             msg = f"{where} must be a str (got {_describe(value)})."
             raise EventDecodeError(msg)
         return value
+    if hint is Any:
+        return value
+    if origin is list:
+        (item_hint,) = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            msg = f"{where} must be a list (got {_describe(value)})."
+            raise EventDecodeError(msg)
+        return [_coerce(f"{where}[{i}]", item_hint, v) for i, v in enumerate(value)]
     if origin is tuple:
         (item_hint, _) = typing.get_args(hint)
         if not isinstance(value, list | tuple):
@@ -441,18 +446,27 @@ def _coerce(where: str, hint: Any, value: Any) -> Any:
             msg = f"{where} must be an object (got {_describe(value)})."
             raise EventDecodeError(msg)
         _, value_hint = typing.get_args(hint)
-        if value_hint is not Any:
-            for key, item in value.items():
+        for key, item in value.items():
+            if not isinstance(key, str):
+                msg = f"{where} must have str keys (got {key!r})."
+                raise EventDecodeError(msg)
+            if value_hint is not Any:
                 _coerce(f"{where}[{key!r}]", value_hint, item)
         return dict(value)
-    if hint in _TYPED_DICT_KEYS:
+    if typing.is_typeddict(hint):
+        # ToolUse, ToolResult and their parts: check the keys they declare, keep the rest.
         if not isinstance(value, Mapping):
             msg = f"{where} must be an object (got {_describe(value)})."
             raise EventDecodeError(msg)
-        missing = [k for k in _TYPED_DICT_KEYS[hint] if k not in value]
+        hints = _hints(hint)
+        required: frozenset[str] = hint.__required_keys__
+        missing = [k for k in hints if k in required and k not in value]
         if missing:
             msg = f"{where} is missing key(s) {', '.join(map(repr, missing))}."
             raise EventDecodeError(msg)
+        for key, item in value.items():
+            if key in hints:
+                _coerce(f"{where}[{key!r}]", hints[key], item)
         return _json_copy(dict(value))
     return value  # pragma: no cover - every field hint is handled above
 
@@ -473,6 +487,12 @@ def from_dict(data: Mapping[str, Any]) -> BidiEvent:
     if not isinstance(typing.cast(object, data), Mapping):
         msg = f"An event must be a mapping with a 'type' key (got {_describe(data)})."
         raise EventDecodeError(msg)
+    if "type" not in data:
+        msg = (
+            "An event mapping needs a 'type' key naming its event type, e.g. "
+            f"'bidi_text_input' (got keys {sorted(map(str, data))!r})."
+        )
+        raise EventDecodeError(msg)
     event_type = data.get("type")
     cls = _EVENT_CLASSES.get(event_type) if isinstance(event_type, str) else None
     if cls is None:
@@ -484,7 +504,7 @@ def from_dict(data: Mapping[str, Any]) -> BidiEvent:
         )
         raise EventDecodeError(msg)
     fields = {f.name: f for f in attrs.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields) - {"type"})
+    unknown = sorted(set(data) - set(fields) - {"type"}, key=str)
     if unknown:
         msg = (
             f"{event_type!r} event has unknown field(s) {', '.join(map(repr, unknown))}; "

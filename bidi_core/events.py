@@ -69,6 +69,9 @@ def _bytes_field() -> Any:
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):  # tuple("call_1") would split it into characters
+        msg = f"Expected a sequence of ids, got the single str {value!r}; wrap it: ({value!r},)."
+        raise TypeError(msg)
     return tuple(value)
 
 

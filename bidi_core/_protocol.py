@@ -63,6 +63,9 @@ class SupportsTruncation(Protocol):
 
 
 def _frozen_tuple(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str):  # tuple("audio") would split it into characters
+        msg = f"Expected a sequence, got the single str {value!r}; wrap it: ({value!r},)."
+        raise TypeError(msg)
     return tuple(value)
 
 

@@ -290,6 +290,8 @@ class ScriptedAssistant:
         self._history_user_texts: list[str] = []
         self._active: str | None = None
         self._cancelled: set[str] = set()
+        #: Responses whose ResponseStart was yielded and whose ResponseComplete was not.
+        self._started: list[str] = []
         self._awaiting: dict[str, dict[str, ToolResult | None]] = {}
         self._tool_names: dict[str, str] = {}
         self._speech: list[bytes] = []
@@ -436,9 +438,14 @@ class ScriptedAssistant:
             p for p in self._queue if getattr(p.action, "response_id", None) not in dropped
         )
         self._active = None
+        # Only responses that were already announced get an (interrupted) completion;
+        # the others vanish without a trace, as if never begun.
+        started = [rid for rid in self._started if rid in dropped]
+        if not started:
+            return
         self._push_front(
-            Interrupted(response_id=active),
-            ResponseComplete(response_id=active, stop_reason="interrupted"),
+            Interrupted(response_id=started[0]),
+            *(ResponseComplete(response_id=rid, stop_reason="interrupted") for rid in started),
         )
 
     def _respond_to(self, text: str, *, audio_ms: float | None = None) -> None:
@@ -600,8 +607,13 @@ class ScriptedAssistant:
                 action, Interrupted | ResponseComplete
             ):
                 continue
-            if isinstance(action, ResponseComplete) and action.response_id == self._active:
-                self._active = None
+            if isinstance(action, ResponseStart):
+                self._started.append(action.response_id)
+            elif isinstance(action, ResponseComplete):
+                if action.response_id in self._started:
+                    self._started.remove(action.response_id)
+                if action.response_id == self._active:
+                    self._active = None
             yield action
 
 

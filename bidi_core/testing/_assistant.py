@@ -44,6 +44,7 @@ from typing import Any, Literal, TypeAlias
 import attrs
 
 from .._config import check_keys
+from .._errors import ConfigError
 from ..audio import rms
 from ..types import Messages, ToolResult, ToolSpec
 from .speech import speak, transcribe
@@ -77,6 +78,32 @@ _STORY = (
 )
 
 
+_FAULT_KINDS = ("error", "disconnect", "malformed", "time_limit")
+
+
+def _number(low: float, *, above: bool = False, optional: bool = False) -> Any:
+    """An attrs validator: a number >= *low* (> *low* if *above*), or None if *optional*."""
+
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and (value > low if above else value >= low):
+            return
+        bound = f"> {low:g}" if above else f">= {low:g}"
+        extra = " or None" if optional else ""
+        msg = f"{attribute.name!r} must be a number {bound}{extra} (got {value!r})."
+        raise ValueError(msg)
+
+    return check
+
+
+def _fault_kind(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in _FAULT_KINDS:
+        msg = f"{attribute.name!r} must be one of {', '.join(_FAULT_KINDS)} (got {value!r})."
+        raise ValueError(msg)
+
+
 @attrs.frozen(kw_only=True)
 class AssistantConfig:
     """Behaviour knobs of :class:`ScriptedAssistant` (all keyword-only).
@@ -97,22 +124,32 @@ class AssistantConfig:
     """
 
     seed: int = 0
-    output_sample_rate: int = 24000
-    chunk_ms: int = 20
-    pace: float = 0.0
-    story_pace: float = 0.25
-    story_seconds: float = 30.0
-    speech_threshold: float = 500.0
-    silence_ms: int = 300
-    time_limit_s: float | None = None
-    fault_after_turns: int | None = None
-    fault: FaultKind = "error"
+    output_sample_rate: int = attrs.field(default=24000, validator=_number(8000))
+    chunk_ms: int = attrs.field(default=20, validator=_number(0, above=True))
+    pace: float = attrs.field(default=0.0, validator=_number(0))
+    story_pace: float = attrs.field(default=0.25, validator=_number(0))
+    story_seconds: float = attrs.field(default=30.0, validator=_number(0, above=True))
+    speech_threshold: float = attrs.field(default=500.0, validator=_number(0))
+    silence_ms: int = attrs.field(default=300, validator=_number(0))
+    time_limit_s: float | None = attrs.field(
+        default=None, validator=_number(0, above=True, optional=True)
+    )
+    fault_after_turns: int | None = attrs.field(default=None, validator=_number(1, optional=True))
+    fault: FaultKind = attrs.field(default="error", validator=_fault_kind)
 
     @classmethod
     def from_options(cls, options: dict[str, Any], *, where: str) -> AssistantConfig:
-        """Build a config from a plain dict, rejecting unknown keys."""
+        """Build a config from a plain dict, rejecting unknown keys and bad values.
+
+        Raises:
+            ConfigError: A key is unknown or a value is out of range.
+        """
         check_keys(options, [f.name for f in attrs.fields(cls)], where=where)
-        return cls(**options)
+        try:
+            return cls(**options)
+        except (TypeError, ValueError) as exc:
+            msg = f"Invalid value in {where}: {exc}"
+            raise ConfigError(msg) from exc
 
 
 # ------------------------------------------------------------------- actions

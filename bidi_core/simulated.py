@@ -55,8 +55,19 @@ __all__ = ["DEFAULT_MODEL_ID", "SimulatedModel", "simulated_capabilities"]
 #: The default ``model_id`` of the simulated model.
 DEFAULT_MODEL_ID = "simulated-v1"
 
-_ASSISTANT_KEYS = tuple(f.name for f in attrs.fields(sa.AssistantConfig))
+# output_sample_rate is set through provider_config["audio"], like every provider.
+_ASSISTANT_KEYS = tuple(
+    f.name for f in attrs.fields(sa.AssistantConfig) if f.name != "output_sample_rate"
+)
 _AUDIO_KEYS = ("input_sample_rate", "output_sample_rate", "voice", "channels", "format")
+
+
+def _rate(audio: dict[str, Any], key: str, default: int) -> int:
+    rate = audio.get(key, default)
+    if not isinstance(rate, int) or isinstance(rate, bool) or rate < 8000:
+        msg = f"{key!r} must be an int sample rate >= 8000 (got {rate!r})."
+        raise ConfigError(msg)
+    return rate
 
 
 class SimulatedModel(BidiModelBase):
@@ -90,18 +101,30 @@ class SimulatedModel(BidiModelBase):
         )
         check_keys(client_config, (), where="simulated client_config")
         audio = provider_config.get("audio", {})
+        if not isinstance(audio, dict):
+            msg = f"simulated provider_config['audio'] must be a dict (got {audio!r})."
+            raise ConfigError(msg)
         check_keys(audio, _AUDIO_KEYS, where="simulated provider_config['audio']")
-        in_rate = int(audio.get("input_sample_rate", 16000))
-        out_rate = int(audio.get("output_sample_rate", 24000))
+        in_rate = _rate(audio, "input_sample_rate", 16000)
+        out_rate = _rate(audio, "output_sample_rate", 24000)
+        if audio.get("channels", 1) != 1 or audio.get("format", "pcm") != "pcm":
+            msg = (
+                "The simulated model speaks mono PCM16: provider_config['audio'] takes "
+                f"channels=1 and format='pcm' (got channels={audio.get('channels', 1)!r}, "
+                f"format={audio.get('format', 'pcm')!r})."
+            )
+            raise ConfigError(msg)
         limit = provider_config.get("connection_limit_s")
+        if limit is not None and (
+            not isinstance(limit, int | float) or isinstance(limit, bool) or limit <= 0
+        ):
+            msg = f"'connection_limit_s' must be a number of seconds > 0 or None (got {limit!r})."
+            raise ConfigError(msg)
         assistant_options = {k: provider_config[k] for k in _ASSISTANT_KEYS if k in provider_config}
         assistant_options["output_sample_rate"] = out_rate
-        try:
-            self._assistant_config = sa.AssistantConfig.from_options(
-                assistant_options, where="simulated provider_config"
-            )
-        except TypeError as exc:  # pragma: no cover - attrs validation
-            raise ConfigError(str(exc)) from exc
+        self._assistant_config = sa.AssistantConfig.from_options(
+            assistant_options, where="simulated provider_config"
+        )
         self.capabilities = simulated_capabilities(
             input_rate=in_rate, output_rate=out_rate, limit=limit
         )

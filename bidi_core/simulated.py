@@ -59,6 +59,8 @@ DEFAULT_MODEL_ID = "simulated-v1"
 _ASSISTANT_KEYS = tuple(
     f.name for f in attrs.fields(sa.AssistantConfig) if f.name != "output_sample_rate"
 )
+#: Resumption handles kept (like providers, only recent handles stay valid).
+_KEPT_SNAPSHOTS = 16
 _AUDIO_KEYS = ("input_sample_rate", "output_sample_rate", "voice", "channels", "format")
 
 
@@ -164,6 +166,8 @@ class SimulatedModel(BidiModelBase):
         if handle and resume is None:
             msg = f"Unknown resume_handle {handle!r}; start without it to begin a new session."
             raise BidiConnectionError(msg, provider=self.provider, code="invalid_handle")
+        # A fresh conversation has no handle yet; a resumed one continues from its handle.
+        self._last_handle = handle if resume is not None else None
         assistant = sa.ScriptedAssistant(self._assistant_config)
         # With a resumption handle the memory comes from the snapshot, not history.
         assistant.start(
@@ -269,6 +273,8 @@ class SimulatedModel(BidiModelBase):
                 assert self._assistant is not None
                 self._snapshots[action.handle] = self._assistant.snapshot()
                 self._last_handle = action.handle
+                while len(self._snapshots) > _KEPT_SNAPSHOTS:  # oldest first (dict order)
+                    del self._snapshots[next(iter(self._snapshots))]
             case sa.Fault(kind="error"):
                 emit(BidiErrorEvent(message=action.message, code=action.code, recoverable=True))
             case sa.Fault(kind="malformed"):

@@ -74,8 +74,8 @@ class _Connection:
 
     __slots__ = ("closed", "failure", "id", "queue", "receiver")
 
-    def __init__(self) -> None:
-        self.id = uuid.uuid4().hex
+    def __init__(self, connection_id: str) -> None:
+        self.id = connection_id
         self.queue: asyncio.Queue[BidiOutputEvent | _End | _Failure] = asyncio.Queue()
         self.closed = False
         self.failure: BaseException | None = None
@@ -171,6 +171,14 @@ class BidiModelBase:
         """Return the ``restart_config`` for a timeout (e.g. a resumption handle)."""
         return {}
 
+    def _new_connection_id(self) -> str:
+        """Return the id of a new connection (``BidiConnectionStartEvent.connection_id``).
+
+        Defaults to a random UUID; override it to use the provider's session id or,
+        in deterministic test models, an id derived from a seed.
+        """
+        return uuid.uuid4().hex
+
     def connection_limit_s(self) -> float | None:
         """Seconds after which ``receive()`` raises a proactive timeout, or None."""
         return None
@@ -250,7 +258,7 @@ class BidiModelBase:
         self._inputs = inputs
         self._stopped = asyncio.Event()
         start_done = self._start_done = asyncio.Event()
-        conn = self._conn = _Connection()
+        conn = self._conn = _Connection(self._new_connection_id())
         # First in the queue, even before events _open() emits (e.g. a session-created frame).
         conn.queue.put_nowait(BidiConnectionStartEvent(connection_id=conn.id, model=self.model_id))
         try:

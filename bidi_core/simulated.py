@@ -137,6 +137,7 @@ class SimulatedModel(BidiModelBase):
         self._assistant: sa.ScriptedAssistant | None = None
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._last_handle: str | None = None
+        self._connections = 0
         self._transcripts: dict[str, str] = {}
         #: ``(response_id, played_ms)`` for every :meth:`truncate` call.
         self.truncations: list[tuple[str, int]] = []
@@ -145,6 +146,10 @@ class SimulatedModel(BidiModelBase):
     def assistant(self) -> sa.ScriptedAssistant | None:
         """The brain of the current connection (for tests to inspect what arrived)."""
         return self._assistant
+
+    def _new_connection_id(self) -> str:
+        self._connections += 1
+        return f"conn_{self._assistant_config.seed}_{self._connections}"
 
     def connection_limit_s(self) -> float | None:
         return self.capabilities.connection_limit_s

@@ -1,0 +1,74 @@
+"""The template plugin (plugins/_template) keeps working, so copies of it start green.
+
+The noxfile skips ``plugins/_*`` in ``plugin_tests``; this test imports the template
+from its source directory instead and runs the conformance suite against its fake.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from bidi_core import Registry
+from bidi_core.testing import AssistantConfig, ConformanceCase, conformance_cases
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "plugins" / "_template"
+
+
+@pytest.fixture
+def template(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """Import bidi_example from plugins/_template; forget it afterwards."""
+    if not (TEMPLATE / "bidi_example").is_dir():
+        pytest.skip("plugins/_template is not part of this checkout (e.g. an sdist)")
+    stale = [name for name in sys.modules if name.partition(".")[0] == "bidi_example"]
+    for name in stale:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(TEMPLATE))
+    import bidi_example
+
+    assert Path(bidi_example.__file__).is_relative_to(TEMPLATE)
+    yield bidi_example
+    for name in [name for name in sys.modules if name.partition(".")[0] == "bidi_example"]:
+        del sys.modules[name]
+
+
+@pytest.mark.parametrize("case", conformance_cases(), ids=str)
+async def test_template_plugin_conforms(template: ModuleType, case: ConformanceCase) -> None:
+    """The template's model passes every applicable conformance case against its fake."""
+    from bidi_example.testing import serve
+
+    if not case.needs(template.CAPABILITIES):
+        pytest.skip(f"the template's capabilities exclude {case.name}")
+    async with serve(assistant_config=AssistantConfig(story_seconds=8.0)) as fake:
+        await case.run(lambda: template.ExampleModel(**fake.model_kwargs))
+
+
+def test_template_registers_through_its_hooks(template: ModuleType) -> None:
+    """The template's hooks module registers 'example' with capabilities and a fake."""
+    from bidi_example import _hooks
+    from bidi_example.testing import serve
+
+    from bidi_core.testing import load_fake
+
+    registry = Registry(autoload=False)
+    registry.register_plugin(_hooks, name="example")
+    info = registry.model_info("example")
+    assert info.capabilities == template.CAPABILITIES
+    assert load_fake(info.extra["fake"]) is serve
+    assert isinstance(registry.get_model("example"), template.ExampleModel)
+
+
+def test_template_declares_its_entry_point() -> None:
+    """The template's pyproject declares the `bidi` entry point at its hooks module."""
+    import tomllib
+
+    if not (TEMPLATE / "pyproject.toml").is_file():
+        pytest.skip("plugins/_template is not part of this checkout")
+    project = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "bidi-example"
+    assert project["entry-points"]["bidi"] == {"example": "bidi_example._hooks"}
+    assert (TEMPLATE / "bidi_example" / "py.typed").is_file()

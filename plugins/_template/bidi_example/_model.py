@@ -91,7 +91,9 @@ class ExampleModel(BidiModelBase):
         check_keys(provider_config, _PROVIDER_KEYS, where="example provider_config")
         check_keys(client_config, _CLIENT_KEYS, where="example client_config")
         limit = provider_config.get("connection_limit_s")
-        if limit is not None and (not isinstance(limit, int | float) or limit <= 0):
+        if limit is not None and (
+            not isinstance(limit, int | float) or isinstance(limit, bool) or limit <= 0
+        ):
             msg = f"'connection_limit_s' must be a number of seconds > 0 (got {limit!r})."
             raise ConfigError(msg)
         tls = client_config.get("ssl", True)
@@ -99,7 +101,10 @@ class ExampleModel(BidiModelBase):
             msg = f"'ssl' must be True, False or an ssl.SSLContext (got {tls!r})."
             raise ConfigError(msg)
         self._host = str(client_config.get("host", DEFAULT_HOST))
-        self._port = int(client_config.get("port", DEFAULT_PORT))
+        self._port = client_config.get("port", DEFAULT_PORT)
+        if not isinstance(self._port, int) or isinstance(self._port, bool):
+            msg = f"'port' must be an int (got {self._port!r})."
+            raise ConfigError(msg)
         if (
             tls is False
             and not _is_loopback(self._host)

@@ -49,10 +49,9 @@ async def test_template_plugin_conforms(template: ModuleType, case: ConformanceC
 
 def test_template_registers_through_its_hooks(template: ModuleType) -> None:
     """The template's hooks module registers 'example' with capabilities and a fake."""
+    from bidi_core.testing import load_fake
     from bidi_example import _hooks
     from bidi_example.testing import serve
-
-    from bidi_core.testing import load_fake
 
     registry = Registry(autoload=False)
     registry.register_plugin(_hooks, name="example")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from bidi_example import CAPABILITIES, ExampleModel
-from bidi_example.testing import serve
 
 from bidi_core.testing import AssistantConfig, ConformanceCase, conformance_cases
+from bidi_example import CAPABILITIES, ExampleModel
+from bidi_example.testing import serve
 
 # Shorter stories keep barge-in and stop-mid-stream cases quick.
 CONFIG = AssistantConfig(story_seconds=8.0)

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bidi_example import CAPABILITIES, ExampleModel, _hooks
-from bidi_example.testing import serve
 
 from bidi_core import (
     BidiAudioInputEvent,
@@ -24,6 +22,8 @@ from bidi_core import (
     Registry,
 )
 from bidi_core.testing import free_port, speak
+from bidi_example import CAPABILITIES, ExampleModel, _hooks
+from bidi_example.testing import serve
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 

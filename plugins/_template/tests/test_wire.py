@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bidi_example import _wire
 
 from bidi_core import (
     BidiAudioInputEvent,
@@ -23,6 +22,7 @@ from bidi_core import (
     ToolResultEvent,
     ToolUseStreamEvent,
 )
+from bidi_example import _wire
 
 
 def test_encode_writes_one_json_line_that_decode_reads_back() -> None:

@@ -173,7 +173,7 @@ class SimulatedModel(BidiModelBase):
             raise BidiConnectionError(msg, provider=self.provider, code="invalid_handle")
         # A fresh conversation has no handle yet; a resumed one continues from its handle.
         self._last_handle = handle if resume is not None else None
-        assistant = sa.ScriptedAssistant(self._assistant_config)
+        assistant = sa.ScriptedAssistant(self._assistant_config, connection=self._connections - 1)
         # With a resumption handle the memory comes from the snapshot, not history.
         assistant.start(
             system_prompt=system_prompt,

@@ -313,11 +313,21 @@ class ScriptedAssistant:
 
     Args:
         config: Behaviour knobs; defaults to :class:`AssistantConfig()`.
+        connection: The number of this connection (0 for the first). Fakes create
+            one assistant per connection; the number keeps ids (responses, items,
+            tool calls, handles) unique across connections, as a real provider's are,
+            while staying deterministic given the seed.
     """
 
-    def __init__(self, config: AssistantConfig | None = None) -> None:
+    def __init__(self, config: AssistantConfig | None = None, *, connection: int = 0) -> None:
         self.config = config or AssistantConfig()
-        self._rng = random.Random(self.config.seed)
+        self.connection = connection
+        self._id_scope = (
+            f"{self.config.seed}" if connection == 0 else f"{self.config.seed}c{connection}"
+        )
+        self._rng = random.Random(
+            f"{self.config.seed}:{connection}" if connection else self.config.seed
+        )
         self._queue: collections.deque[_Pending] = collections.deque()
         self._wakeup = asyncio.Event()
         self._closed = False
@@ -348,7 +358,7 @@ class ScriptedAssistant:
 
     def _id(self, prefix: str) -> str:
         self._counter += 1
-        return f"{prefix}_{self.config.seed}_{self._counter}_{self._rng.randrange(16**6):06x}"
+        return f"{prefix}_{self._id_scope}_{self._counter}_{self._rng.randrange(16**6):06x}"
 
     def _push(self, action: Action, delay: float = 0.0) -> None:
         self._queue.append(_Pending(action, delay))

@@ -124,7 +124,7 @@ class ExampleFake:
             await _write(tx, {"type": "error", "fatal": True, **refusal})
             return
         handle = start["resume_handle"]
-        assistant = ScriptedAssistant(self.assistant_config)
+        assistant = ScriptedAssistant(self.assistant_config, connection=len(self.assistants))
         assistant.start(
             system_prompt=start["instructions"],
             tools=start["tools"],

@@ -228,7 +228,9 @@ class _Connection:
     def __init__(self, server: FakeGeminiServer, ws: ServerConnection) -> None:
         self.server = server
         self.ws = ws
-        self.assistant = ScriptedAssistant(server.assistant_config)
+        self.assistant = ScriptedAssistant(
+            server.assistant_config, connection=len(server.assistants)
+        )
         self.setup: dict[str, Any] = {}
         self.audio_mode = True
         self.output_transcription = False

@@ -234,7 +234,9 @@ class _Session:
         self.secret = secret
         self.decoder = es.MessageDecoder()
         self.prior_signature = ""
-        self.assistant = ScriptedAssistant(self.server.assistant_config)
+        self.assistant = ScriptedAssistant(
+            self.server.assistant_config, connection=len(self.server.assistants)
+        )
         self.session_id = str(uuid.uuid4())
         self.phase = "new"  # new -> session -> prompt -> ended
         self.prompt_name: str | None = None

@@ -310,7 +310,9 @@ class _FakeConnection:
         self.fake = fake
         self.ws = ws
         self.record = record
-        self.assistant = sa.ScriptedAssistant(fake.assistant_config)
+        self.assistant = sa.ScriptedAssistant(
+            fake.assistant_config, connection=len(fake.assistants)
+        )
         fake.assistants.append(self.assistant)
         model = record.query.get("model") or record.query.get("deployment") or "gpt-realtime"
         record.session = default_server_session(model)

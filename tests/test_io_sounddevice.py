@@ -520,3 +520,34 @@ def test_missing_portaudio_says_how_to_install_it(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(sys, "meta_path", [_NoPortAudio(), *sys.meta_path])
     with pytest.raises(MissingDependencyError, match=r"PortAudio library.*libportaudio2"):
         MicrophoneInput()
+
+
+async def test_agent_barge_in_truncates_at_what_the_speaker_played(device: FakeDevice) -> None:
+    """BidiAgent + SpeakerOutput: a barge-in truncates the model at the device's played ms."""
+    from bidi_core.agent import BidiAgent
+    from bidi_core.simulated import SimulatedModel
+
+    model = SimulatedModel(provider_config={"seed": 5})
+    speaker = SpeakerOutput(prebuffer_ms=0, drain_on_close=False)
+
+    class User:
+        async def events(self, capabilities: ModelCapabilities) -> Any:
+            yield "tell me a story"
+            while not device.outputs or speaker.queued_ms < 400:
+                await asyncio.sleep(0.01)
+            device.outputs[0].play(10)  # the listener has heard 200 ms
+            rate = capabilities.input_sample_rates[0]
+            pcm = speak("stop", rate) + bytes(rate * 2 * 600 // 1000)
+            step = rate * 2 * 20 // 1000
+            for offset in range(0, len(pcm), step):
+                yield BidiAudioInputEvent(audio=pcm[offset : offset + step], sample_rate=rate)
+
+        async def aclose(self) -> None:
+            pass
+
+    stats = await BidiAgent(model).run(inputs=[User()], outputs=[speaker], settle_s=0.3)
+    assert stats.interruptions == 1
+    assert len(model.truncations) == 1
+    response_id, played = model.truncations[0]
+    assert played == 200
+    assert speaker.played_ms(response_id) == pytest.approx(200)

@@ -114,11 +114,16 @@ class BidiModelBase:
         model_id: The provider's model id.
         close_timeout: Seconds the graceful shutdown may take before resources
             are released forcibly.
+        open_timeout: Seconds ``start()`` may take to open the connection (connect,
+            handshake, setup) before it fails with a retryable
+            :class:`BidiConnectionError`; None waits forever. Plugins set it from
+            ``client_config["open_timeout"]``.
     """
 
     provider: ClassVar[str] = "model"
     capabilities: ModelCapabilities = ModelCapabilities()
     close_timeout: float = 5.0
+    open_timeout: float | None = 30.0
 
     def __init__(self, *, model_id: str, config: dict[str, Any]) -> None:
         self.model_id = model_id
@@ -215,6 +220,14 @@ class BidiModelBase:
     def _timeout_error(self, message: str) -> BidiModelTimeoutError:
         return BidiModelTimeoutError(message, **self._restart_config())
 
+    def _open_timeout_error(self) -> BidiConnectionError:
+        msg = (
+            f"The {self.provider} connection did not open within {self.open_timeout:g} s "
+            "(open_timeout): the server accepted no session in time. Retry; if the network "
+            "is slow, raise client_config['open_timeout']."
+        )
+        return BidiConnectionError(msg, provider=self.provider, retryable=True)
+
     def _on_time_limit(self) -> None:
         limit = self.connection_limit_s()
         self._fail(
@@ -243,7 +256,8 @@ class BidiModelBase:
 
         Raises:
             BidiModelStateError: The model is already started.
-            BidiConnectionError: The connection could not be opened.
+            BidiConnectionError: The connection could not be opened (retryable when
+                it did not open within :attr:`open_timeout`).
         """
         if self._state is not ModelState.IDLE:
             msg = (
@@ -262,12 +276,24 @@ class BidiModelBase:
         # First in the queue, even before events _open() emits (e.g. a session-created frame).
         conn.queue.put_nowait(BidiConnectionStartEvent(connection_id=conn.id, model=self.model_id))
         try:
-            await self._open(
-                system_prompt=system_prompt,
-                tools=list(tools or []),
-                messages=list(messages or []),
-                restart_config=dict(kwargs),
-            )
+            bound = asyncio.timeout(self.open_timeout)
+            try:
+                async with bound:
+                    await self._open(
+                        system_prompt=system_prompt,
+                        tools=list(tools or []),
+                        messages=list(messages or []),
+                        restart_config=dict(kwargs),
+                    )
+            except TimeoutError as exc:
+                if bound.expired():
+                    raise self._open_timeout_error() from exc
+                # A plugin's own step timeout escaped raw: keep the promise of typed errors.
+                msg = (
+                    f"Opening the {self.provider} connection timed out. Retry; if the network "
+                    "is slow, raise the plugin's connect timeout."
+                )
+                raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
         except BaseException:
             conn.closed = True
             with contextlib.suppress(Exception):

@@ -6,15 +6,18 @@ from its source directory instead and runs the conformance suite against its fak
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 from bidi_core import Registry
 from bidi_core.testing import AssistantConfig, ConformanceCase, conformance_cases
+from bidi_core.testing.faults import FaultCase, fault_cases
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "plugins" / "_template"
 
@@ -47,6 +50,16 @@ async def test_template_plugin_conforms(template: ModuleType, case: ConformanceC
         await case.run(lambda: template.ExampleModel(**fake.model_kwargs))
 
 
+@pytest.mark.parametrize("case", fault_cases(), ids=str)
+async def test_template_plugin_fault_matrix(template: ModuleType, case: FaultCase) -> None:
+    """The template's model reaches each fault's defined outcome, without hangs or leaks."""
+    from bidi_example.testing import serve
+
+    if not case.needs(template.CAPABILITIES):
+        pytest.skip(f"the template's capabilities exclude {case.name}")
+    await case.run(serve, lambda fake: template.ExampleModel(**fake.model_kwargs))
+
+
 def test_template_registers_through_its_hooks(template: ModuleType) -> None:
     """The template's hooks module registers 'example' with capabilities and a fake."""
     from bidi_core.testing import load_fake
@@ -71,3 +84,50 @@ def test_template_declares_its_entry_point() -> None:
     assert project["name"] == "bidi-example"
     assert project["entry-points"]["bidi"] == {"example": "bidi_example._hooks"}
     assert (TEMPLATE / "bidi_example" / "py.typed").is_file()
+
+
+async def test_fault_matrix_catches_a_leaked_task(template: ModuleType) -> None:
+    """A model that leaves a task running after stop() fails the fault case, naming the task."""
+    from bidi_core.testing.faults import FaultCaseError
+    from bidi_example.testing import serve
+
+    leaked: list[asyncio.Task[None]] = []
+
+    class Leaky(template.ExampleModel):  # type: ignore[name-defined, misc]
+        async def _open(self, **kwargs: Any) -> None:
+            await super()._open(**kwargs)
+            leaked.append(asyncio.create_task(asyncio.sleep(30), name="leaked-keepalive"))
+
+    (case,) = fault_cases(skip=[c.name for c in fault_cases() if c.name != "slow_server"])
+    with pytest.raises(FaultCaseError, match="leaked-keepalive"):
+        await case.run(serve, lambda fake: Leaky(**fake.model_kwargs))
+    for task in leaked:
+        task.cancel()
+    await asyncio.gather(*leaked, return_exceptions=True)
+
+
+async def test_fault_matrix_catches_an_unbounded_handshake(
+    template: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model whose start() ignores open_timeout fails the stalled_handshake case (no hang)."""
+    from bidi_core.testing import faults
+    from bidi_example.testing import serve
+
+    class Patient(template.ExampleModel):  # type: ignore[name-defined, misc]
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name == "open_timeout":
+                value = None  # ignores the bound it is given
+            super().__setattr__(name, value)
+
+    monkeypatch.setattr(faults, "STEP_TIMEOUT", 1.0)
+    (case,) = faults.fault_cases(skip=[c.name for c in faults.fault_cases()][:-1])
+    model_kwargs: dict[str, Any] = {}
+
+    def make(fake: Any) -> Any:
+        model_kwargs.update(fake.model_kwargs)
+        model_kwargs["client_config"] = {**fake.model_kwargs["client_config"]}
+        model_kwargs["client_config"]["connect_timeout"] = 60
+        return Patient(**model_kwargs)
+
+    with pytest.raises(faults.FaultCaseError, match="hung"):
+        await case.run(serve, make)

@@ -6,6 +6,10 @@
   (importing it does not import pytest).
 * :mod:`bidi_core.testing.speech`: a toy text <-> PCM codec so spoken input is
   transcribed exactly.
+* :func:`fault_cases` (:mod:`bidi_core.testing.faults`): the fault matrix (disconnect,
+  malformed frame, provider error, time limit, slow server, slow consumer, stalled
+  handshake) any plugin runs against its fake, each with a defined outcome and a
+  leak check (importing it does not import pytest).
 * :class:`FakeServer` / :func:`load_fake`: the contract of each plugin's fake server.
 * :func:`free_port`, :func:`loopback_tls` (``bidi-core[testing]``): for fake servers.
 """
@@ -34,6 +38,7 @@ from ._assistant import (
 from ._fake import FakeServer, ServeFake, load_fake
 from ._net import LoopbackTLS, free_port, loopback_tls
 from .conformance import ConformanceCase, ConformanceError, check_model, conformance_cases
+from .faults import FaultCase, FaultCaseError, fault_cases
 from .speech import speak, transcribe
 
 __all__ = [
@@ -44,6 +49,8 @@ __all__ = [
     "ConformanceError",
     "FakeServer",
     "Fault",
+    "FaultCase",
+    "FaultCaseError",
     "Interrupted",
     "LoopbackTLS",
     "ResponseComplete",
@@ -61,6 +68,7 @@ __all__ = [
     "UserTranscript",
     "check_model",
     "conformance_cases",
+    "fault_cases",
     "free_port",
     "load_fake",
     "loopback_tls",

@@ -121,6 +121,8 @@ class AssistantConfig:
         time_limit_s: Emit a ``time_limit`` :class:`Fault` this long after start.
         fault_after_turns: Inject ``fault`` after this many answered turns.
         fault: The fault kind for ``fault_after_turns``.
+        action_delay_s: Seconds waited before every action (on top of ``pace``), to
+            emulate a slow server whose frames trickle in.
     """
 
     seed: int = 0
@@ -136,6 +138,7 @@ class AssistantConfig:
     )
     fault_after_turns: int | None = attrs.field(default=None, validator=_number(1, optional=True))
     fault: FaultKind = attrs.field(default="error", validator=_fault_kind)
+    action_delay_s: float = attrs.field(default=0.0, validator=_number(0))
 
     @classmethod
     def from_options(cls, options: dict[str, Any], *, where: str) -> AssistantConfig:
@@ -400,6 +403,22 @@ class ScriptedAssistant:
         self._closed = True
         self._wakeup.set()
 
+    def inject_fault(self, kind: FaultKind) -> None:
+        """Queue a :class:`Fault` of *kind* ahead of every pending action.
+
+        The fault is produced right after the action being sent now, so a test can
+        break the connection (``disconnect``), send garbage (``malformed``), report a
+        provider error (``error``) or end the connection (``time_limit``) while a
+        response is streaming; the driver maps it to its wire signal as usual.
+
+        Raises:
+            ValueError: *kind* is not a fault kind.
+        """
+        if kind not in _FAULT_KINDS:
+            msg = f"Unknown fault kind {kind!r}; use one of {', '.join(_FAULT_KINDS)}."
+            raise ValueError(msg)
+        self._push_front(self._fault(kind))
+
     @property
     def response_active(self) -> bool:
         """Whether a response is being produced and has not completed."""
@@ -648,8 +667,9 @@ class ScriptedAssistant:
                 continue
             pending = self._queue.popleft()
             action = pending.action
-            if pending.delay > 0:
-                await asyncio.sleep(pending.delay)
+            delay = pending.delay + self.config.action_delay_s
+            if delay > 0:
+                await asyncio.sleep(delay)
             if getattr(action, "response_id", None) in self._cancelled and not isinstance(
                 action, Interrupted | ResponseComplete
             ):

@@ -9,6 +9,14 @@ runs a wire-faithful fake of the provider on 127.0.0.1, driven by
     async with serve() as fake:
         model = get_model("openai_realtime", **fake.model_kwargs)
 
+Every ``serve`` accepts ``assistant_config=`` (the :class:`AssistantConfig` of each
+connection's assistant) and ``stall_handshake=True``: accept the TCP/TLS connection
+but never complete the provider's handshake (no ``session.created``, no
+``setupComplete``, no HTTP/2 response headers), for the fault matrix's
+``stalled_handshake`` case (:mod:`bidi_core.testing.faults`). Mid-response faults go
+through ``fake.assistants[-1].inject_fault(kind)``, which the fake maps to the
+provider's wire signal like any other :class:`Fault`.
+
 The plugin names it when registering (``register(..., fake="bidi_x.testing:serve")``)
 so that ``bidi chat --fake`` and ``BidiAgent`` tests can reach any installed
 provider's fake without knowing its details.
@@ -54,7 +62,13 @@ class ServeFake(Protocol):
     def __call__(
         self, *, assistant_config: AssistantConfig | None = None, **options: Any
     ) -> AbstractAsyncContextManager[FakeServer]:
-        """Run the fake until the context exits; every connection gets a fresh assistant."""
+        """Run the fake until the context exits; every connection gets a fresh assistant.
+
+        Args:
+            assistant_config: Behaviour of each connection's ScriptedAssistant.
+            **options: Plugin-specific options, and ``stall_handshake`` (bool): accept
+                connections but never complete the handshake.
+        """
 
 
 def load_fake(spec: str) -> ServeFake:

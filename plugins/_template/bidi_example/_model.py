@@ -41,7 +41,15 @@ DEFAULT_MODEL_ID = "example-v1"
 DEFAULT_HOST = "realtime.example.com"
 DEFAULT_PORT = 443
 _PROVIDER_KEYS = ("voice", "connection_limit_s")
-_CLIENT_KEYS = ("api_key", "host", "port", "ssl", "allow_insecure", "connect_timeout")
+_CLIENT_KEYS = (
+    "api_key",
+    "host",
+    "port",
+    "ssl",
+    "allow_insecure",
+    "connect_timeout",
+    "open_timeout",
+)
 _LINE_LIMIT = 16 * 1024 * 1024  # audio frames are long lines
 
 
@@ -64,7 +72,9 @@ class ExampleModel(BidiModelBase):
         client_config: Connection: ``api_key`` (else ``$EXAMPLE_API_KEY``), ``host``,
             ``port``, ``ssl`` (True: verify with system CAs; an ``ssl.SSLContext``,
             kept by reference; False: plain text, loopback only unless
-            ``allow_insecure=True``), ``connect_timeout`` (seconds, default 10).
+            ``allow_insecure=True``), ``connect_timeout`` (seconds per network step,
+            default 10), ``open_timeout`` (seconds ``start()`` may take in all,
+            default 30; None: no bound).
 
     Raises:
         ConfigError: A key is unknown (the message names the accepted keys) or a
@@ -117,12 +127,22 @@ class ExampleModel(BidiModelBase):
             raise ConfigError(msg)
         self._ssl: ssl.SSLContext | bool = tls
         self._connect_timeout = float(client_config.get("connect_timeout", 10.0))
+        open_timeout = client_config.get("open_timeout", self.open_timeout)
+        if open_timeout is not None and (
+            not isinstance(open_timeout, int | float)
+            or isinstance(open_timeout, bool)
+            or open_timeout <= 0
+        ):
+            msg = f"'open_timeout' must be a number of seconds > 0 or None (got {open_timeout!r})."
+            raise ConfigError(msg)
         if limit is not None:
             self.capabilities = attrs.evolve(CAPABILITIES, connection_limit_s=float(limit))
         super().__init__(
             model_id=model_id,
             config={"provider_config": provider_config, "client_config": client_config},
         )
+        # The base class bounds all of start() by this (a retryable BidiConnectionError).
+        self.open_timeout = None if open_timeout is None else float(open_timeout)
         self._rx: asyncio.StreamReader | None = None
         self._tx: asyncio.StreamWriter | None = None
         self._handle: str | None = None

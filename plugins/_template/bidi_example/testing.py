@@ -14,6 +14,9 @@ so a mistake in the client's wire code cannot hide itself. Each
 :class:`~bidi_core.testing.Fault` becomes the service's real signal: ``error`` an error
 frame, ``malformed`` a line that is not JSON, ``disconnect`` an abrupt TCP reset,
 ``time_limit`` a ``session.expired`` frame and a close.
+
+``serve(stall_handshake=True)`` accepts connections but never answers
+``session.start`` (for the fault matrix's never-answering server).
 """
 
 from __future__ import annotations
@@ -62,9 +65,17 @@ class ExampleFake:
         snapshots: Resumption handle -> the assistant memory it restores.
     """
 
-    def __init__(self, *, assistant_config: AssistantConfig, tls: bool, api_key: str) -> None:
+    def __init__(
+        self,
+        *,
+        assistant_config: AssistantConfig,
+        tls: bool,
+        api_key: str,
+        stall_handshake: bool = False,
+    ) -> None:
         self.assistant_config = attrs.evolve(assistant_config, output_sample_rate=_OUTPUT_RATE)
         self.api_key = api_key
+        self.stall_handshake = stall_handshake
         self.tls = loopback_tls() if tls else None
         self.model_kwargs: dict[str, Any] = {}
         self.assistants: list[ScriptedAssistant] = []
@@ -119,6 +130,10 @@ class ExampleFake:
     async def _converse(self, rx: asyncio.StreamReader, tx: asyncio.StreamWriter) -> None:
         start = json.loads(await rx.readline())
         self.received.append(start)
+        if self.stall_handshake:
+            while await rx.read(65536):  # never answer; read until the client goes away
+                pass
+            return
         refusal = self._check_start(start)
         if refusal is not None:
             await _write(tx, {"type": "error", "fatal": True, **refusal})
@@ -277,6 +292,7 @@ async def serve(
     assistant_config: AssistantConfig | None = None,
     tls: bool = False,
     api_key: str = "fake-example-key",
+    stall_handshake: bool = False,
 ) -> AsyncIterator[ExampleFake]:
     """Run the fake until the context exits.
 
@@ -286,9 +302,14 @@ async def serve(
         tls: Serve TLS with a throwaway CA (``model_kwargs`` then carries a client
             ``SSLContext`` trusting it); needs ``bidi-core[testing]``.
         api_key: The key the fake accepts (``model_kwargs`` carries it).
+        stall_handshake: Accept connections but never answer ``session.start``, like a
+            server that hangs in the handshake.
     """
     fake = ExampleFake(
-        assistant_config=assistant_config or AssistantConfig(), tls=tls, api_key=api_key
+        assistant_config=assistant_config or AssistantConfig(),
+        tls=tls,
+        api_key=api_key,
+        stall_handshake=stall_handshake,
     )
     await fake.start()
     try:

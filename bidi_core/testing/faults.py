@@ -255,10 +255,13 @@ def _streaming(event: BidiOutputEvent) -> bool:
     )
 
 
-def _completed(stop_reason: str | None = None) -> Callable[[BidiOutputEvent], bool]:
+def _completed(
+    stop_reason: str | None = None, response_id: str | None = None
+) -> Callable[[BidiOutputEvent], bool]:
     return lambda e: (
         isinstance(e, BidiResponseCompleteEvent)
         and (stop_reason is None or e.stop_reason == stop_reason)
+        and (response_id is None or e.response_id == response_id)
     )
 
 
@@ -282,12 +285,15 @@ def _assistant(fake: FakeServer) -> Any:
     return fake.assistants[-1]
 
 
-async def _mid_response(events: _Events, model: BidiModel, fake: FakeServer, kind: str) -> None:
-    """Start a long answer and inject a fault of *kind* while it streams."""
+async def _mid_response(events: _Events, model: BidiModel, fake: FakeServer, kind: str) -> str:
+    """Start a long answer, inject a fault of *kind* while it streams; return its response id."""
     await model.send(BidiTextInputEvent(text="tell me a story"))
-    await events.until(_streaming, "the story to start streaming")
+    turn = await events.until(_streaming, "the story to start streaming")
+    starts = [e.response_id for e in turn if isinstance(e, BidiResponseStartEvent)]
+    _check(bool(starts), "A response must begin with BidiResponseStartEvent.")
     fault: FaultKind = kind  # type: ignore[assignment]
     _assistant(fake).inject_fault(fault)
+    return starts[-1]
 
 
 # -------------------------------------------------------------------- cases
@@ -322,7 +328,7 @@ async def _disconnect(serve: Serve, make_model: MakeModel) -> None:
 async def _malformed(serve: Serve, make_model: MakeModel) -> None:
     async with _running(serve, make_model) as (fake, model):
         events = _Events(model)
-        await _mid_response(events, model, fake, "malformed")
+        streaming = await _mid_response(events, model, fake, "malformed")
         try:
             await events.until(_is(BidiErrorEvent), "a BidiErrorEvent for the malformed frame")
         except FaultCaseError:
@@ -335,7 +341,9 @@ async def _malformed(serve: Serve, make_model: MakeModel) -> None:
             raise FaultCaseError(msg) from exc
         error = next(e for e in events.seen if isinstance(e, BidiErrorEvent))
         _check(bool(error.message), "A BidiErrorEvent needs a message.")
-        await events.until(_completed(), "the streaming response to end after the bad frame")
+        await events.until(
+            _completed(response_id=streaming), "the story to end after the bad frame"
+        )
         await _answered(events, model, "still listening")
         await events.aclose()
 
@@ -343,12 +351,12 @@ async def _malformed(serve: Serve, make_model: MakeModel) -> None:
 async def _provider_error(serve: Serve, make_model: MakeModel) -> None:
     async with _running(serve, make_model) as (fake, model):
         events = _Events(model)
-        await _mid_response(events, model, fake, "error")
+        streaming = await _mid_response(events, model, fake, "error")
         await events.until(_is(BidiErrorEvent), "a BidiErrorEvent for the provider error")
         error = next(e for e in events.seen if isinstance(e, BidiErrorEvent))
         _check(bool(error.message), "A BidiErrorEvent needs a message.")
         _check(error.recoverable, "A provider error that keeps the talk going is recoverable.")
-        await events.until(_completed(), "the streaming response to end after the error")
+        await events.until(_completed(response_id=streaming), "the story to end after the error")
         await _answered(events, model, "carry on")
         await events.aclose()
 

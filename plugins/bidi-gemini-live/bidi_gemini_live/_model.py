@@ -136,8 +136,10 @@ class GeminiLiveModel(BidiModelBase):
         provider_config: Model behaviour; see the plugin README for every key.
         client_config: Keyword arguments for ``google.genai.Client`` (``api_key``,
             ``vertexai``, ``project``, ``location``, ``credentials``, ``http_options``
-            incl. ``base_url`` and ``async_client_args={"ssl": ctx}``). Without
-            ``api_key`` the SDK reads ``GOOGLE_API_KEY`` / ``GEMINI_API_KEY``.
+            incl. ``base_url`` and ``async_client_args={"ssl": ctx}``), plus
+            ``open_timeout`` (seconds ``start()`` may take, default 30; not passed to
+            the SDK). Without ``api_key`` the SDK reads ``GOOGLE_API_KEY`` /
+            ``GEMINI_API_KEY``.
 
     Raises:
         ConfigError: An unknown keyword, config key or invalid live-config value.
@@ -159,7 +161,9 @@ class GeminiLiveModel(BidiModelBase):
         provider_config = copy_config(provider_config or {})
         client_config = copy_config(client_config or {})
         check_keys(provider_config, _PROVIDER_KEYS, where="gemini_live provider_config")
-        check_keys(client_config, _client_keys(), where="gemini_live client_config")
+        check_keys(
+            client_config, [*_client_keys(), "open_timeout"], where="gemini_live client_config"
+        )
         _check_transport(client_config, bool(provider_config.get("allow_insecure_transport")))
         audio = provider_config.get("audio") or {}
         check_keys(audio, _AUDIO_KEYS, where="gemini_live provider_config['audio']")
@@ -215,7 +219,14 @@ class GeminiLiveModel(BidiModelBase):
         self._inference: dict[str, Any] = inference
         self._audio = audio
         self._limit = provider_config.get("connection_limit_s", DEFAULT_CONNECTION_LIMIT_S)
-        self._open_timeout = float(provider_config.get("open_timeout_s", 30.0))
+        # client_config['open_timeout'] (shared by every plugin) or the older open_timeout_s.
+        timeout = client_config.get("open_timeout", provider_config.get("open_timeout_s", 30.0))
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0
+        ):
+            msg = f"'open_timeout' must be a number of seconds > 0 or None (got {timeout!r})."
+            raise ConfigError(msg)
+        self._open_timeout = None if timeout is None else float(timeout)
         self._go_away_margin = float(provider_config.get("go_away_margin_s", 2.0))
         output_modalities: tuple[Any, ...] = (
             ("text",)
@@ -231,6 +242,8 @@ class GeminiLiveModel(BidiModelBase):
             model_id=model_id,
             config={"provider_config": provider_config, "client_config": client_config},
         )
+        # The base class bounds all of start() by it (a retryable BidiConnectionError).
+        self.open_timeout = self._open_timeout
         # Validate the live config now (no I/O), so a bad value fails here, not at start().
         try:
             types.LiveConnectConfig.model_validate(self._live_config(None, [], None, False))
@@ -311,7 +324,9 @@ class GeminiLiveModel(BidiModelBase):
 
     def _client_kwargs(self) -> dict[str, Any]:
         # A shallow copy: live objects (SSLContext, credentials) stay shared.
-        return dict(self.config["client_config"])
+        kwargs = dict(self.config["client_config"])
+        kwargs.pop("open_timeout", None)  # ours, not google.genai.Client's
+        return kwargs
 
     # ---------------------------------------------------------------- errors
 
@@ -368,7 +383,11 @@ class GeminiLiveModel(BidiModelBase):
             msg = redact(f"google-genai refused the live config: {exc}", self._secrets())
             raise ConfigError(msg) from exc
         except TimeoutError as exc:
-            msg = f"Gemini Live did not complete the setup within {self._open_timeout:g} s."
+            msg = (
+                f"Gemini Live did not complete the setup within {self._open_timeout:g} s "
+                "(open_timeout). Retry; if the network is slow, raise "
+                "client_config['open_timeout']."
+            )
             raise BidiConnectionError(msg, provider=PROVIDER, retryable=True) from exc
         except (OSError, InvalidHandshake) as exc:
             msg = redact(f"Cannot connect to Gemini Live: {exc}", self._secrets())

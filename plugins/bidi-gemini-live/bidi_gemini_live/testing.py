@@ -575,6 +575,7 @@ class FakeGeminiServer:
     error_signal: str = "frame"
     go_away_grace_s: float = 2.0
     reject_setup: tuple[int, str] | None = None
+    stall_handshake: bool = False
     assistants: list[ScriptedAssistant] = attrs.field(factory=list)
     received: list[Any] = attrs.field(factory=list)
     setups: list[dict[str, Any]] = attrs.field(factory=list)
@@ -588,6 +589,9 @@ class FakeGeminiServer:
         pump: asyncio.Task[None] | None = None
         reader: asyncio.Task[None] | None = None
         try:
+            if self.stall_handshake:
+                await ws.wait_closed()  # take the setup, never answer setupComplete
+                return
             await conn.handshake()
             self.assistants.append(conn.assistant)
             pump = asyncio.create_task(conn.pump())
@@ -638,12 +642,19 @@ async def serve(
         **options: ``input_transcription_finished`` (bool, default False),
             ``error_signal`` (``"frame"`` or ``"close"``), ``go_away_grace_s``
             (float, default 2.0: goAway timeLeft and the delay before the close),
-            ``reject_setup`` (``(code, reason)``: close every setup with it).
+            ``reject_setup`` (``(code, reason)``: close every setup with it),
+            ``stall_handshake`` (bool: accept the WebSocket, never send ``setupComplete``).
 
     Yields:
         The running :class:`FakeGeminiServer`.
     """
-    accepted = {"input_transcription_finished", "error_signal", "go_away_grace_s", "reject_setup"}
+    accepted = {
+        "input_transcription_finished",
+        "error_signal",
+        "go_away_grace_s",
+        "reject_setup",
+        "stall_handshake",
+    }
     unknown = set(options) - accepted
     if unknown:
         msg = f"Unknown serve() option(s) {sorted(unknown)}; accepted: {sorted(accepted)}."

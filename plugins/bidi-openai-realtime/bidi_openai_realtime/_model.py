@@ -121,6 +121,8 @@ class OpenAIRealtimeModel(BidiModelBase):
                 "client_config": client_config,
             },
         )
+        # The base class bounds all of start() by it (a retryable BidiConnectionError).
+        self.open_timeout = self._settings.open_timeout
         self._ws: ClientConnection | None = None
         self._early: list[str | bytes] = []
         self._decoder = wire.Decoder()

@@ -33,7 +33,7 @@ __all__ = ["ConnectionRecord", "OpenAIRealtimeFake", "default_server_session", "
 
 logger = logging.getLogger("bidi_openai_realtime.testing")
 
-_SERVE_OPTIONS = ("api_key", "auth_header", "path", "required_query", "validate")
+_SERVE_OPTIONS = ("api_key", "auth_header", "path", "required_query", "stall_handshake", "validate")
 _EXPIRED_MESSAGE = "Your session hit the maximum duration of 60 minutes."
 
 
@@ -126,6 +126,7 @@ class OpenAIRealtimeFake:
     path: str
     required_query: dict[str, str]
     validate: bool
+    stall_handshake: bool = False
     model_kwargs: dict[str, Any] = attrs.field(factory=dict)
     assistants: list[sa.ScriptedAssistant] = attrs.field(factory=list)
     received: list[Any] = attrs.field(factory=list)
@@ -194,6 +195,10 @@ class OpenAIRealtimeFake:
             headers={k.lower(): v for k, v in request.headers.raw_items()},
         )
         self.connections.append(record)
+        if self.stall_handshake:
+            # The socket is open but the session never starts: no session.created.
+            await ws.wait_closed()
+            return
         conn = _FakeConnection(self, ws, record)
         await conn.run()
 
@@ -1031,8 +1036,9 @@ class _FakeConnection:
             )
         elif action.kind == "malformed":
             await self.ws.send("{this is not json")
-            # The garbage frame stood in for the answer; the request is still answered.
-            await self._empty_response()
+            if self.active is None:
+                # The garbage frame stood in for the answer; the request is still answered.
+                await self._empty_response()
         elif action.kind == "disconnect":
             transport = self.ws.transport
             if transport is not None:
@@ -1074,6 +1080,8 @@ async def serve(
     * ``path`` (``"/v1/realtime"``): the socket path (e.g. ``"/openai/realtime"``).
     * ``required_query`` (``{}``): query parameters the handshake must carry.
     * ``validate`` (True): check every client and server event against the GA schema.
+    * ``stall_handshake`` (False): accept the WebSocket but never send ``session.created``,
+      like a service that hangs before the session starts.
 
     Yields:
         The running :class:`OpenAIRealtimeFake`; ``fake.model_kwargs`` connects a model.
@@ -1086,6 +1094,7 @@ async def serve(
         path=options.get("path", "/v1/realtime"),
         required_query=dict(options.get("required_query") or {}),
         validate=options.get("validate", True),
+        stall_handshake=bool(options.get("stall_handshake", False)),
     )
     async with ws_serve(
         fake._handler,

@@ -352,11 +352,18 @@ async def _provider_error(serve: Serve, make_model: MakeModel) -> None:
     async with _running(serve, make_model) as (fake, model):
         events = _Events(model)
         streaming = await _mid_response(events, model, fake, "error")
-        await events.until(_is(BidiErrorEvent), "a BidiErrorEvent for the provider error")
-        error = next(e for e in events.seen if isinstance(e, BidiErrorEvent))
+        begin = len(events.seen)
+        ended = _completed(response_id=streaming)
+
+        def both(_event: BidiOutputEvent) -> bool:
+            # Either order: the error may explain the end, or the end come first (Nova).
+            after = events.seen[begin:]
+            return any(isinstance(e, BidiErrorEvent) for e in after) and any(map(ended, after))
+
+        await events.until(both, "a BidiErrorEvent and the end of the story")
+        error = next(e for e in events.seen[begin:] if isinstance(e, BidiErrorEvent))
         _check(bool(error.message), "A BidiErrorEvent needs a message.")
         _check(error.recoverable, "A provider error that keeps the talk going is recoverable.")
-        await events.until(_completed(response_id=streaming), "the story to end after the error")
         await _answered(events, model, "carry on")
         await events.aclose()
 

@@ -75,7 +75,7 @@ _RECOVERABLE = (
     ThrottlingException,
 )
 _BACKOFF = (ThrottlingException, ServiceUnavailableException)
-_OPEN_TIMEOUT = 15.0
+_OPEN_TIMEOUT = 30.0
 _CLOSE_WAIT = 2.0
 
 
@@ -138,8 +138,9 @@ class NovaSonicModel(BidiModelBase):
             ``turn_detection``, ``history``, ``connection_limit_s``,
             ``max_error_recoveries``, ``session``, ``prompt``).
         client_config: ``boto_session`` or ``region`` (not both), ``endpoint_uri``,
-            ``ca_bundle``. The boto3 session is kept by reference; credentials are
-            asked from it for every connection.
+            ``ca_bundle``, ``open_timeout`` (seconds ``start()`` and a reconnection may
+            take, default 30; None: no bound). The boto3 session is kept by reference;
+            credentials are asked from it for every connection.
 
     Raises:
         ConfigError: An unknown keyword or config key, or an invalid value.
@@ -160,13 +161,27 @@ class NovaSonicModel(BidiModelBase):
             )
         provider = copy_config(provider_config or {})
         client = copy_config(client_config or {})
-        self._settings: NovaSettings = parse_settings(model_id, provider, client)
+        # open_timeout is the base class's bound on start() (the key every plugin takes).
+        open_timeout = client.get("open_timeout", _OPEN_TIMEOUT)
+        if open_timeout is not None and (
+            not isinstance(open_timeout, int | float)
+            or isinstance(open_timeout, bool)
+            or open_timeout <= 0
+        ):
+            msg = (
+                "client_config['open_timeout'] must be a number of seconds > 0 or None "
+                f"(got {open_timeout!r})."
+            )
+            raise ConfigError(msg)
+        transport = {k: v for k, v in client.items() if k != "open_timeout"}
+        self._settings: NovaSettings = parse_settings(model_id, provider, transport)
         self.capabilities = capabilities_for(
             input_rate=self._settings.input_rate, output_rate=self._settings.output_rate
         )
         super().__init__(
             model_id=model_id, config={"provider_config": provider, "client_config": client}
         )
+        self.open_timeout = None if open_timeout is None else float(open_timeout)
         self._session: Any = self._settings.boto_session
         self._stream: _Stream | None = None
         self._ready = asyncio.Event()
@@ -274,14 +289,18 @@ class NovaSonicModel(BidiModelBase):
         sender = asyncio.create_task(setup(), name="nova_sonic-setup")
         output = asyncio.create_task(stream.duplex.await_output(), name="nova_sonic-output")
         try:
-            async with asyncio.timeout(_OPEN_TIMEOUT):
+            async with asyncio.timeout(self.open_timeout):
                 done, _ = await asyncio.wait({sender, output}, return_when=asyncio.FIRST_EXCEPTION)
                 if output in done and output.exception() is not None:
                     raise output.exception()  # type: ignore[misc]
                 await sender
                 _, stream.receiver = await output
         except TimeoutError as exc:
-            msg = f"Nova Sonic did not answer within {_OPEN_TIMEOUT:g} s ({stream.transport!r})."
+            msg = (
+                f"Nova Sonic did not answer within {self.open_timeout:g} s (open_timeout; "
+                f"{stream.transport!r}). Retry; if the network is slow, raise "
+                "client_config['open_timeout']."
+            )
             raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
         except NoCredentialsError as exc:
             raise BidiConnectionError(str(exc), provider=self.provider) from exc

@@ -772,8 +772,10 @@ class FakeNovaServer:
         usage_delta: bool = True,
         verify_signatures: bool = True,
         credentials: dict[str, str] | None = None,
+        stall_handshake: bool = False,
     ) -> None:
         self.assistant_config = assistant_config or AssistantConfig()
+        self.stall_handshake = stall_handshake
         self.malformed = malformed
         self.usage_delta = usage_delta
         self.verify_signatures = verify_signatures
@@ -958,6 +960,8 @@ class FakeNovaServer:
             headers={k: v for k, v in headers.items() if not k.startswith(":")},
         )
         self.requests.append(record)
+        if self.stall_handshake:
+            return  # never answer: no response headers, the stream stays pending
         auth = _AUTH_RE.match(headers.get("authorization", ""))
         if auth is None:
             await self._reject(
@@ -1042,7 +1046,8 @@ async def serve(
         assistant_config: Behaviour of the assistant of every stream.
         **options: :class:`FakeNovaServer` options: ``malformed`` (``"event"`` or
             ``"frame"``), ``usage_delta`` (send ``details.delta``), ``verify_signatures``,
-            ``credentials`` (extra access key -> secret).
+            ``credentials`` (extra access key -> secret), ``stall_handshake`` (accept the
+            TLS connection and the request, never send the HTTP/2 response headers).
     """
     server = FakeNovaServer(assistant_config=assistant_config, **options)
     await server.start()

@@ -1,0 +1,217 @@
+"""Hypothesis strategies and a check for fuzzing a plugin's server-frame decoder.
+
+A decoder (the pure function or class in a plugin's ``_wire.py`` that turns provider
+frames into events) must answer *any* input with events (a
+:class:`~bidi_core.BidiErrorEvent` for what it cannot read) or a typed
+:class:`~bidi_core.BidiError`, never an unhandled ``KeyError``, ``TypeError``,
+``AttributeError`` ...::
+
+    from hypothesis import given
+    from bidi_core.testing.fuzz import check_decoder, frame_sequences
+
+    VALID = [{"type": "response.created", "response": {"id": "r1"}}, ...]
+
+    @given(frames=frame_sequences(VALID))
+    def test_decoder_survives_garbage(frames):
+        decoder = Decoder()
+        for frame in frames:
+            check_decoder(lambda f: decoder.feed_raw(f, 0.0).events, frame)
+
+The strategies mix random bytes, random text, random JSON values and, most useful,
+*valid frames you give* with a key deleted, a value replaced by random JSON (a
+mistyped field) or the encoded frame truncated. Sequences start with valid frames so
+that the decoder reaches its deeper states before the garbage arrives.
+
+This module needs ``hypothesis`` (it is in the test dependencies); the rest of
+:mod:`bidi_core.testing` does not import it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+
+from .._errors import BidiError
+from ..events import BidiEvent
+
+__all__ = [
+    "DecoderCrashError",
+    "check_decoder",
+    "frame_sequences",
+    "json_values",
+    "mutated",
+    "raw_frames",
+]
+
+
+class DecoderCrashError(AssertionError):
+    """A decoder raised an untyped exception or returned something that is not an event."""
+
+
+def json_values(*, max_leaves: int = 12) -> st.SearchStrategy[Any]:
+    """Any JSON value (no NaN or infinities): scalars, lists and objects, nested."""
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=20)
+    )
+    return st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=12), children, max_size=4)
+        ),
+        max_leaves=max_leaves,
+    )
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key/index path into a JSON value (not the root)."""
+    out: list[tuple[Any, ...]] = []
+    items: Iterable[tuple[Any, Any]] = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, child in items:
+        path = (*prefix, key)
+        out.append(path)
+        out.extend(_paths(child, path))
+    return out
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _parent(root: Any, path: tuple[Any, ...]) -> Any:
+    node = root
+    for key in path[:-1]:
+        node = node[key]
+    return node
+
+
+@st.composite
+def _mutation(draw: st.DrawFn, frame: Any) -> Any:
+    paths = _paths(frame)
+    if not paths:
+        return draw(json_values())
+    value = _copy(frame)
+    path = draw(st.sampled_from(paths))
+    parent = _parent(value, path)
+    if draw(st.booleans()):
+        del parent[path[-1]]  # a missing field
+    else:
+        parent[path[-1]] = draw(json_values(max_leaves=4))  # a mistyped field
+    return value
+
+
+def mutated(valid: Sequence[Any]) -> st.SearchStrategy[Any]:
+    """A frame from *valid* with one, two or three fields deleted or replaced by random JSON."""
+    if not valid:
+        msg = "mutated() needs at least one valid frame to mutate."
+        raise ValueError(msg)
+
+    def mutate_n(frame: Any) -> st.SearchStrategy[Any]:
+        strategy: st.SearchStrategy[Any] = _mutation(frame)
+        return st.one_of(
+            strategy,
+            strategy.flatmap(_mutation),
+            strategy.flatmap(_mutation).flatmap(_mutation),
+        )
+
+    return st.sampled_from([_copy(f) for f in valid]).flatmap(mutate_n)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value).encode("utf-8")
+
+
+def raw_frames(
+    valid: Sequence[Any], *, encode: Callable[[Any], bytes] = _dumps
+) -> st.SearchStrategy[bytes]:
+    """Encoded frames: garbage bytes and text, random JSON, mutated and truncated valid frames.
+
+    Args:
+        valid: Valid provider frames (JSON values) to start from.
+        encode: Turns a JSON value into the bytes of one frame (JSON by default).
+    """
+    truncated = st.sampled_from([encode(_copy(f)) for f in valid]).flatmap(
+        lambda data: st.integers(0, max(0, len(data) - 1)).map(lambda n: data[:n])
+    )
+    return st.one_of(
+        st.binary(max_size=64),
+        st.text(max_size=64).map(lambda t: t.encode("utf-8")),
+        json_values().map(encode),
+        mutated(valid).map(encode),
+        truncated,
+        st.sampled_from(valid).map(encode),
+    )
+
+
+def frame_sequences(
+    valid: Sequence[Any],
+    *,
+    raw: bool = True,
+    encode: Callable[[Any], bytes] = _dumps,
+    max_size: int = 6,
+) -> st.SearchStrategy[list[Any]]:
+    """Lists of frames: some valid ones first (to reach deeper states), then anything.
+
+    Args:
+        valid: Valid provider frames (JSON values).
+        raw: Yield encoded bytes (:func:`raw_frames`); False yields JSON values
+            (:func:`mutated` frames, random JSON and valid frames) for decoders that
+            take parsed frames.
+        encode: With ``raw``, turns a JSON value into one frame's bytes.
+        max_size: The longest sequence.
+    """
+    good: st.SearchStrategy[Any] = st.sampled_from([_copy(f) for f in valid])
+    if raw:
+        good = good.map(encode)
+        anything: st.SearchStrategy[Any] = raw_frames(valid, encode=encode)
+    else:
+        anything = st.one_of(mutated(valid), json_values(), good)
+    return st.tuples(
+        st.lists(good, max_size=max_size // 2), st.lists(anything, min_size=1, max_size=max_size)
+    ).map(lambda parts: [*parts[0], *parts[1]])
+
+
+def check_decoder(decode: Callable[..., Iterable[Any]], *args: Any) -> list[BidiEvent]:
+    """Call *decode*; it must return bidi events or raise a typed :class:`~bidi_core.BidiError`.
+
+    Every event must also survive ``json.dumps(event.to_dict())``.
+
+    Args:
+        decode: Decodes one frame and returns the events it produced.
+        *args: Passed to *decode* (e.g. the frame).
+
+    Returns:
+        The events (empty if it raised a ``BidiError``).
+
+    Raises:
+        DecoderCrashError: *decode* raised anything else, or returned a non-event.
+    """
+    try:
+        events = list(decode(*args))
+    except BidiError:
+        return []
+    except Exception as exc:
+        msg = f"The decoder crashed with {type(exc).__name__}: {exc}"
+        raise DecoderCrashError(msg) from exc
+    wrong = [e for e in events if not isinstance(e, BidiEvent)]
+    if wrong:
+        msg = f"The decoder returned non-events: {wrong[:3]!r}"
+        raise DecoderCrashError(msg)
+    for event in events:
+        try:
+            json.dumps(event.to_dict())
+        except Exception as exc:
+            msg = f"The decoder built an event that cannot be serialized: {event!r} ({exc})"
+            raise DecoderCrashError(msg) from exc
+    return events

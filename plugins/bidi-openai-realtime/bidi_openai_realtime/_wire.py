@@ -379,10 +379,15 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _map(value: Any) -> Mapping[str, Any]:
+    """*value* if it is an object, else an empty one (a mistyped optional field)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def usage_event(usage: Mapping[str, Any]) -> BidiUsageEvent:
     """Return the :class:`BidiUsageEvent` of a ``response.done`` ``usage`` object."""
-    inp = usage.get("input_token_details") or {}
-    out = usage.get("output_token_details") or {}
+    inp = _map(usage.get("input_token_details"))
+    out = _map(usage.get("output_token_details"))
     input_tokens = _int(usage.get("input_tokens"))
     output_tokens = _int(usage.get("output_tokens"))
     total = usage.get("total_tokens")
@@ -495,7 +500,7 @@ class Decoder:
         if handler is not None:
             try:
                 return handler(self, event, now)
-            except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
                 return Decoded(
                     events=[
                         BidiErrorEvent(
@@ -636,7 +641,7 @@ class Decoder:
     def _user_failed(self, event: Mapping[str, Any], now: float) -> Decoded:
         item_id = str(event["item_id"])
         self._transcripts.pop(f"user:{item_id}", None)
-        error = event.get("error") or {}
+        error = _map(event.get("error"))
         return Decoded(
             events=[
                 BidiErrorEvent(
@@ -719,7 +724,7 @@ class Decoder:
         if isinstance(usage, Mapping):
             events.append(usage_event(usage))
         status = response.get("status")
-        details = response.get("status_details") or {}
+        details = _map(response.get("status_details"))
         reason = details.get("reason")
         stop: StopReason
         if status == "cancelled":
@@ -730,7 +735,7 @@ class Decoder:
                 events.append(BidiInterruptionEvent(reason="user_speech", response_id=response_id))
         elif status == "failed":
             stop = "error"
-            error = details.get("error") or {}
+            error = _map(details.get("error"))
             events.append(
                 BidiErrorEvent(
                     message=(
@@ -767,7 +772,7 @@ class Decoder:
         )
 
     def _error(self, event: Mapping[str, Any], now: float) -> Decoded:
-        error = event.get("error") or {}
+        error = _map(event.get("error"))
         code = error.get("code")
         message = str(error.get("message") or "OpenAI Realtime reported an error.")
         eid = error.get("event_id")

@@ -7,22 +7,13 @@ with ``HYPOTHESIS_PROFILE=thorough`` (1,000 examples), e.g.
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from hypothesis import HealthCheck, settings
 
 from bidi_core import Registry
+from bidi_core.testing.fuzz import load_hypothesis_profile
 
 # No deadline: these machines are noisy and tests never assert a time.
-settings.register_profile(
-    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile("dev", max_examples=20, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+load_hypothesis_profile()
 
 
 @pytest.fixture

@@ -29,9 +29,11 @@ This module needs ``hypothesis`` (it is in the test dependencies); the rest of
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from .._errors import BidiError
@@ -42,9 +44,32 @@ __all__ = [
     "check_decoder",
     "frame_sequences",
     "json_values",
+    "load_hypothesis_profile",
     "mutated",
     "raw_frames",
 ]
+
+
+def load_hypothesis_profile(default: str = "ci") -> str:
+    """Register bidi's hypothesis profiles and load the one ``$HYPOTHESIS_PROFILE`` names.
+
+    Call it from a ``conftest.py`` so that every suite (the core's, each plugin's, a
+    third party's) runs property tests alike: ``ci`` (the default) 100 examples per
+    test, ``thorough`` 1,000 (what ``nox -s fuzz`` uses), ``dev`` 20. None has a
+    deadline: these machines are noisy, and no test asserts a time.
+
+    Returns:
+        The name of the loaded profile.
+    """
+    quiet = [HealthCheck.too_slow]
+    settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=quiet)
+    settings.register_profile(
+        "thorough", max_examples=1000, deadline=None, suppress_health_check=quiet
+    )
+    settings.register_profile("dev", max_examples=20, deadline=None)
+    name = os.environ.get("HYPOTHESIS_PROFILE", default)
+    settings.load_profile(name)
+    return name
 
 
 class DecoderCrashError(AssertionError):

@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 
 from bidi_core._config import deep_merge
+from bidi_core.testing.fuzz import load_hypothesis_profile
 from bidi_gemini_live import GeminiLiveModel
 from bidi_gemini_live.testing import FakeGeminiServer, serve
+
+# The same hypothesis profiles as the core: ci (100 examples), thorough (1,000).
+load_hypothesis_profile()
 
 
 @pytest.fixture(autouse=True)

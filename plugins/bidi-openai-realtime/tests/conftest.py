@@ -6,7 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bidi_core.testing.fuzz import load_hypothesis_profile
 from bidi_openai_realtime.testing import OpenAIRealtimeFake, serve
+
+# The same hypothesis profiles as the core: ci (100 examples), thorough (1,000).
+load_hypothesis_profile()
 
 
 @pytest.fixture

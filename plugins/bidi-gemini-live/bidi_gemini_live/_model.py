@@ -429,7 +429,9 @@ class GeminiLiveModel(BidiModelBase):
                         details=details,
                     )
                 )
-            except ValueError as exc:  # not JSON, or not a LiveServerMessage: skip the frame
+            except (ValueError, TypeError, AttributeError) as exc:
+                # Not JSON, or not a LiveServerMessage (the SDK raises TypeError or
+                # AttributeError for JSON that is not an object): skip the frame.
                 text = redact(str(exc), self._secrets())
                 self._emit(
                     BidiErrorEvent(

@@ -19,7 +19,8 @@ frames into events) must answer *any* input with events (a
 
 The strategies mix random bytes, random text, random JSON values and, most useful,
 *valid frames you give* with a key deleted, a value replaced by random JSON (a
-mistyped field) or the encoded frame truncated. Sequences start with valid frames so
+mistyped field) or by an odd value of the right type (a cut string, a huge number),
+or the encoded frame truncated. Sequences start with valid frames so
 that the decoder reaches its deeper states before the garbage arrives.
 
 This module needs ``hypothesis`` (it is in the test dependencies); the rest of
@@ -127,13 +128,38 @@ def _mutation(draw: st.DrawFn, frame: Any) -> Any:
     if not paths:
         return draw(json_values())
     value = _copy(frame)
-    path = draw(st.sampled_from(paths))
+    leaves = [p for p in paths if not isinstance(_parent(value, p)[p[-1]], dict | list)]
+    # Mostly leaves: that is where decoders read (and mistrust) field values.
+    use_leaves = bool(leaves) and draw(st.integers(0, 3)) > 0
+    pool = leaves if use_leaves else paths
+    path = draw(st.sampled_from(pool))
     parent = _parent(value, path)
-    if draw(st.booleans()):
+    how = draw(st.sampled_from(("perturb", "retype", "perturb", "delete")))
+    if how == "delete":
         del parent[path[-1]]  # a missing field
-    else:
+    elif how == "retype":
         parent[path[-1]] = draw(json_values(max_leaves=4))  # a mistyped field
+    else:
+        parent[path[-1]] = draw(_same_type(parent[path[-1]]))  # a bad value of the right type
     return value
+
+
+def _same_type(value: Any) -> st.SearchStrategy[Any]:
+    """Another value of *value*'s JSON type: odd strings and numbers, cut containers."""
+    if isinstance(value, bool):
+        return st.just(not value)
+    if isinstance(value, int):
+        return st.sampled_from([0, -1, 2**63, -(2**31)]) | st.integers()
+    if isinstance(value, float):
+        return st.floats(allow_nan=False, allow_infinity=False)
+    if isinstance(value, str):
+        cut = st.integers(0, max(0, len(value) - 1)).map(lambda n: value[:n])
+        return cut | st.text(max_size=24) | st.sampled_from(["", " ", "{", "=", "\x00"])
+    if isinstance(value, list):
+        return st.just(value[: len(value) // 2]) | st.just([None, *value])
+    if isinstance(value, dict):
+        return st.just({}) | st.just(dict.fromkeys(value))
+    return json_values(max_leaves=2)
 
 
 def mutated(valid: Sequence[Any]) -> st.SearchStrategy[Any]:
@@ -169,14 +195,14 @@ def raw_frames(
     truncated = st.sampled_from([encode(_copy(f)) for f in valid]).flatmap(
         lambda data: st.integers(0, max(0, len(data) - 1)).map(lambda n: data[:n])
     )
-    return st.one_of(
+    noise = st.one_of(
         st.binary(max_size=64),
         st.text(max_size=64).map(lambda t: t.encode("utf-8")),
         json_values().map(encode),
-        mutated(valid).map(encode),
         truncated,
-        st.sampled_from(valid).map(encode),
     )
+    # Mutated valid frames reach the decoder's field handling: give them most of the draws.
+    return st.one_of(noise, mutated(valid).map(encode), mutated(valid).map(encode))
 
 
 def frame_sequences(

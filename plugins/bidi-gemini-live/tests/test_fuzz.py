@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import warnings
 from typing import Any
 
 from google import genai
@@ -62,7 +63,10 @@ def sdk_parse(raw: bytes) -> Any:
     """The SDK's own parse of one frame, or None where the plugin skips it."""
     session = AsyncSession(api_client=_CLIENT._api_client, websocket=_OneFrame(raw))  # type: ignore[arg-type]
     try:
-        return asyncio.run(session._receive())
+        with warnings.catch_warnings():
+            # The SDK warns about unknown enum values (and keeps them): not an error here.
+            warnings.simplefilter("ignore", UserWarning)
+            return asyncio.run(session._receive())
     except (ValueError, genai_errors.APIError):
         return None  # the plugin yields a BidiErrorEvent (or a typed error) for these
     except (TypeError, AttributeError, KeyError):

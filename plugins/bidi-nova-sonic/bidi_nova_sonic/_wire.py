@@ -32,6 +32,7 @@ import attrs
 
 from bidi_core.events import (
     BidiAudioStreamEvent,
+    BidiErrorEvent,
     BidiInterruptionEvent,
     BidiOutputEvent,
     BidiResponseCompleteEvent,
@@ -550,14 +551,22 @@ class OutputTranslator:
         data = body.get("content")
         if not isinstance(data, str) or not data:
             return
+        try:
+            audio = base64.b64decode(data)
+        except ValueError as exc:  # binascii.Error, or a non-ASCII str
+            out.append(
+                BidiErrorEvent(
+                    message=f"Nova Sonic sent audio that is not base64 ({exc}); it was skipped.",
+                    code="malformed_event",
+                    recoverable=True,
+                    details={"event": "audioOutput"},
+                )
+            )
+            return
         content = self._contents.get(str(body.get("contentId", "")))
         response = self._start_response(body, out)
         rate = (content.sample_rate if content else None) or self.output_rate
-        out.append(
-            BidiAudioStreamEvent(
-                audio=base64.b64decode(data), sample_rate=rate, response_id=response.id
-            )
-        )
+        out.append(BidiAudioStreamEvent(audio=audio, sample_rate=rate, response_id=response.id))
 
     def _on_toolUse(self, body: dict[str, Any], out: list[BidiOutputEvent]) -> None:  # noqa: N802
         self._start_response(body, out)

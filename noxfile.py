@@ -83,3 +83,49 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks in benchmarks/ (ratios against the floor and strands-agents)."""
     session.install(".", *(f"./plugins/{p}[test]" for p in PLUGINS))
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def fuzz(session: nox.Session) -> None:
+    """Fuzz from_dict() and every plugin's frame decoder with 1,000 examples per test.
+
+    CI runs the same tests with 100 examples (the ``ci`` hypothesis profile); this
+    session uses ``thorough``. Pass ``HYPOTHESIS_PROFILE=...`` in the environment to
+    override it, and pytest options after ``--``.
+    """
+    session.install(*TEST_DEPS, ".", *(f"./plugins/{p}[test]" for p in PLUGINS))
+    env = {"HYPOTHESIS_PROFILE": session.env.get("HYPOTHESIS_PROFILE", "thorough")}
+    args = ["--hypothesis-show-statistics", *session.posargs]
+    session.run("pytest", "tests/test_fuzz.py", *args, env=env)
+    for plugin in PLUGINS:
+        session.run(
+            "pytest",
+            "-c",
+            f"plugins/{plugin}/pyproject.toml",
+            "--rootdir",
+            f"plugins/{plugin}",
+            f"plugins/{plugin}/tests/test_fuzz.py",
+            *args,
+            env=env,
+        )
+    session.run(
+        "pytest",
+        "-c",
+        "plugins/_template/pyproject.toml",
+        "--rootdir",
+        "plugins/_template",
+        "plugins/_template/tests/test_fuzz.py",
+        *args,
+        env={**env, "PYTHONPATH": "plugins/_template"},
+    )
+
+
+@nox.session(python=PYTHON, default=False)
+def soak(session: nox.Session) -> None:
+    """Soak every provider's fake: a long BidiAgent talk with forced restarts (not CI).
+
+    Reports memory growth and lost inputs per provider. ``nox -s soak -- --minutes 2``
+    for a quick run (default 10 minutes each); ``--help`` lists the options.
+    """
+    session.install(".", *(f"./plugins/{p}[test]" for p in PLUGINS))
+    session.run("python", "tests/soak/run_soak.py", *session.posargs)

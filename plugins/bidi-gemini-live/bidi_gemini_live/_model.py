@@ -93,6 +93,39 @@ def _client_keys() -> list[str]:
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+class _Key(str):
+    """An API key that is itself (for the SDK) but shows as ``'***'`` in any repr."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class _RedactLogs(logging.Filter):
+    """Redacts the API keys of open models from the SDK's websockets client logs.
+
+    websockets logs the handshake headers (``x-goog-api-key``) and close reasons at
+    DEBUG; google-genai opens the socket itself, so no logger of ours can be handed in.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            clean = redact(text, list(self.secrets))
+            if clean != text:
+                record.msg, record.args = clean, None
+        return True
+
+
+_LOG_FILTER = _RedactLogs()
+_WS_LOGGERS = ("websockets.client", "websockets.protocol")
+
+
 def _check_transport(client_config: dict[str, Any], allow_insecure: bool) -> None:
     """Refuse a plain-text URL to a non-loopback host (Vertex AI API-gateway mode).
 
@@ -115,6 +148,10 @@ def _check_transport(client_config: dict[str, Any], allow_insecure: bool) -> Non
             "provider_config['allow_insecure_transport']=True."
         )
         raise ConfigError(msg)
+
+
+def _redacted(value: Any, secrets: list[str | None]) -> Any:
+    return redact(value, secrets) if isinstance(value, str) else value
 
 
 def _transcription(value: Any, key: str) -> dict[str, Any] | None:
@@ -160,6 +197,8 @@ class GeminiLiveModel(BidiModelBase):
             )
         provider_config = copy_config(provider_config or {})
         client_config = copy_config(client_config or {})
+        if isinstance(client_config.get("api_key"), str):
+            client_config["api_key"] = _Key(client_config["api_key"])
         check_keys(provider_config, _PROVIDER_KEYS, where="gemini_live provider_config")
         check_keys(
             client_config, [*_client_keys(), "open_timeout"], where="gemini_live client_config"
@@ -326,11 +365,25 @@ class GeminiLiveModel(BidiModelBase):
         # A shallow copy: live objects (SSLContext, credentials) stay shared.
         kwargs = dict(self.config["client_config"])
         kwargs.pop("open_timeout", None)  # ours, not google.genai.Client's
+        if isinstance(kwargs.get("api_key"), str):
+            kwargs["api_key"] = str.__str__(kwargs["api_key"])  # a plain str for the SDK
         return kwargs
 
     # ---------------------------------------------------------------- errors
 
+    def _scrub(self, exc: BaseException) -> None:
+        """Redact the API key from an SDK exception we chain (tracebacks print it)."""
+        secrets = self._secrets()
+        exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
+        for name in ("message", "details"):
+            value = getattr(exc, name, None)
+            if isinstance(value, str):
+                setattr(exc, name, redact(value, secrets))
+            elif isinstance(value, dict):
+                setattr(exc, name, {k: _redacted(v, secrets) for k, v in value.items()})
+
     def _api_error(self, exc: genai_errors.APIError) -> ProviderError:
+        self._scrub(exc)
         reason = exc.details if isinstance(exc.details, str) else (exc.message or "")
         err = error_from_close(exc.code, redact(str(reason), self._secrets()))
         return err
@@ -368,6 +421,7 @@ class GeminiLiveModel(BidiModelBase):
             output_sample_rate=self.capabilities.output_sample_rate,
             text_transcript=self._modality == "TEXT" or self._output_transcription is None,
         )
+        self._watch_logs(True)
         try:
             self._client = genai.Client(**self._client_kwargs())
         except ValueError as exc:  # e.g. no API key in client_config or the environment
@@ -420,6 +474,7 @@ class GeminiLiveModel(BidiModelBase):
                 if not isinstance(exc.details, dict):
                     raise self._api_error(exc) from exc
                 # A JSON error status frame: the socket is still open, the talk goes on.
+                self._scrub(exc)
                 details = {k: v for k, v in exc.details.items() if isinstance(v, str | int)}
                 self._emit(
                     BidiErrorEvent(
@@ -511,7 +566,30 @@ class GeminiLiveModel(BidiModelBase):
         response = types.FunctionResponse(**function_response(result, name))
         await session.send_tool_response(function_responses=[response])
 
+    def _watch_logs(self, on: bool) -> None:
+        key = self.config["client_config"].get("api_key")
+        if not isinstance(key, str) or not key:
+            return
+        key = str.__str__(key)
+        counts = _LOG_FILTER.secrets
+        if on:
+            if not counts:
+                for name in _WS_LOGGERS:
+                    logging.getLogger(name).addFilter(_LOG_FILTER)
+            counts[key] = counts.get(key, 0) + 1
+            self._logs_watched = True
+        elif getattr(self, "_logs_watched", False):
+            self._logs_watched = False
+            counts[key] -= 1
+            if counts[key] <= 0:
+                del counts[key]
+            if not counts:
+                for name in _WS_LOGGERS:
+                    logging.getLogger(name).removeFilter(_LOG_FILTER)
+
     async def _close(self, *, graceful: bool) -> None:
+        if not graceful:
+            self._watch_logs(False)
         if self._go_away_timer is not None:
             self._go_away_timer.cancel()
             self._go_away_timer = None

@@ -9,6 +9,7 @@ import re
 import uuid
 from typing import Any, ClassVar
 
+import attrs
 import boto3
 from aws_sdk_bedrock_runtime.client import (  # type: ignore[import-untyped]
     AsyncBedrockRuntimeClient,
@@ -79,6 +80,78 @@ _OPEN_TIMEOUT = 30.0
 _CLOSE_WAIT = 2.0
 
 
+def _identity_secrets(resolver: SessionCredentialsResolver) -> list[str]:
+    identity = getattr(resolver, "_identity", None)
+    values = [
+        getattr(identity, "secret_access_key", None),
+        getattr(identity, "session_token", None),
+    ]
+    return [v for v in values if isinstance(v, str) and len(v) >= 8]
+
+
+def _redact(text: str, secrets: Any) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+class _RedactLogs(logging.Filter):
+    """Redacts the secret key and session token of open streams from the SDK's logs.
+
+    smithy logs each request (with the ``x-amz-security-token`` header) and raw
+    stream events (whose exception messages may echo credentials) at DEBUG.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resolvers: dict[SessionCredentialsResolver, None] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [v for r in list(self.resolvers) for v in _identity_secrets(r)]
+        if secrets:
+            text = record.getMessage()
+            clean = _redact(text, secrets)
+            if clean != text:
+                record.msg, record.args = clean, None
+        return True
+
+
+_LOG_FILTER = _RedactLogs()
+_SDK_LOGGERS = (
+    "smithy_core",
+    "smithy_http",
+    "smithy_aws_core",
+    "smithy_aws_event_stream",
+    "aws_sdk_bedrock_runtime",
+    "aws_sdk_signers",
+    "botocore",
+)
+
+
+def _sdk_loggers() -> list[logging.Logger]:
+    """The SDK's loggers and their children (a filter does not reach child loggers)."""
+    names = [
+        name
+        for name in list(logging.Logger.manager.loggerDict)
+        if name.partition(".")[0] in _SDK_LOGGERS
+    ]
+    return [logging.getLogger(name) for name in {*names, *_SDK_LOGGERS}]
+
+
+def _watch(resolver: SessionCredentialsResolver, on: bool) -> None:
+    resolvers = _LOG_FILTER.resolvers
+    if on:
+        resolvers[resolver] = None
+        for logger_ in _sdk_loggers():  # again each time: the SDK creates loggers lazily
+            if _LOG_FILTER not in logger_.filters:
+                logger_.addFilter(_LOG_FILTER)
+    elif resolver in resolvers:
+        del resolvers[resolver]
+        if not resolvers:
+            for logger_ in _sdk_loggers():
+                logger_.removeFilter(_LOG_FILTER)
+
+
 class _Stream:
     """One Bedrock bidirectional stream (one connection) and its bookkeeping."""
 
@@ -112,6 +185,7 @@ class _Stream:
         if self.released:
             return
         self.released = True
+        _watch(self.resolver, False)
         body = self.transport.request_body
         if body is not None and not getattr(body, "closed", True):
             with contextlib.suppress(Exception):
@@ -194,6 +268,7 @@ class NovaSonicModel(BidiModelBase):
         self._read_done: asyncio.Event | None = None
         #: Access key ids used by each connection, in order (never secrets; for diagnostics).
         self.access_keys_used: list[str] = []
+        self._resolvers: list[SessionCredentialsResolver] = []
 
     @property
     def settings(self) -> NovaSettings:
@@ -231,6 +306,8 @@ class NovaSonicModel(BidiModelBase):
         endpoint = settings.endpoint_uri or f"https://bedrock-runtime.{region}.amazonaws.com"
         transport = NovaCRTHTTPClient(settings.ca_bundle)
         resolver = SessionCredentialsResolver(session)
+        self._resolvers.append(resolver)
+        _watch(resolver, True)
         try:
             config = await AsyncBedrockRuntimeConfig.resolve(
                 endpoint_uri=endpoint,
@@ -239,6 +316,7 @@ class NovaSonicModel(BidiModelBase):
                 transport=transport,
             )
         except Exception as exc:
+            _watch(resolver, False)
             with contextlib.suppress(Exception):
                 await transport.close()
             msg = f"Could not configure the Bedrock client for Nova Sonic: {exc}"
@@ -344,7 +422,11 @@ class NovaSonicModel(BidiModelBase):
         self._closing = False
         self._ready.clear()
         self._read_done = asyncio.Event()
-        self._stream = await self._connect(messages)
+        try:
+            self._stream = await self._connect(messages)
+        except Exception as exc:
+            self._scrub(exc)
+            raise
         self._ready.set()
 
     async def _read(self) -> None:
@@ -422,6 +504,39 @@ class NovaSonicModel(BidiModelBase):
                 continue
             for out in stream.translator.translate(event):
                 self._deliver(out)
+
+    def _secret_values(self) -> list[str]:
+        values = {v for r in self._resolvers for v in _identity_secrets(r)}
+        return sorted(values, key=len, reverse=True)
+
+    def _scrub(self, exc: BaseException | None) -> None:
+        """Redact credentials an error (or its chained SDK cause) echoes, in place."""
+        secrets = self._secret_values()
+        seen: set[int] = set()
+        while exc is not None and id(exc) not in seen and secrets:
+            seen.add(id(exc))
+            exc.args = tuple(_redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
+            message = getattr(exc, "message", None)
+            if isinstance(message, str):
+                with contextlib.suppress(AttributeError):
+                    exc.message = _redact(message, secrets)  # type: ignore[attr-defined]
+            exc = exc.__cause__ or exc.__context__
+
+    def _emit(self, event: BidiOutputEvent) -> None:
+        if isinstance(event, BidiErrorEvent):
+            secrets = self._secret_values()
+            clean = _redact(event.message, secrets)
+            details = {
+                k: _redact(v, secrets) if isinstance(v, str) else v
+                for k, v in event.details.items()
+            }
+            if clean != event.message or details != event.details:
+                event = attrs.evolve(event, message=clean, details=details)
+        super()._emit(event)
+
+    def _fail(self, error: BaseException) -> None:
+        self._scrub(error)
+        super()._fail(error)
 
     def _deliver(self, event: BidiOutputEvent) -> None:
         if isinstance(event, BidiTranscriptStreamEvent) and event.is_final and event.text:

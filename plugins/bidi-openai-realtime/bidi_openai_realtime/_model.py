@@ -287,19 +287,26 @@ class OpenAIRealtimeModel(BidiModelBase):
     async def _read(self) -> None:
         ws = self._ws
         assert ws is not None
+        gate = self._gate
         early, self._early = self._early, []
         for raw in early:
-            if await self._handle(raw):
+            if self._handle(raw):
                 return
+            if gate.wanted:
+                await self._flush()
+        recv = ws.recv
+        handle = self._handle
         while True:
             try:
-                raw = await ws.recv()
+                raw = await recv()
             except ConnectionClosed as exc:
                 raise self._closed_error(exc) from exc
-            if await self._handle(raw):
+            if handle(raw):
                 return
+            if gate.wanted:  # only then can a response.create go out (no event id per frame)
+                await self._flush()
 
-    async def _handle(self, raw: str | bytes) -> bool:
+    def _handle(self, raw: str | bytes) -> bool:
         """Translate one server frame; return True when the session expired."""
         decoded = self._decoder.feed_raw(raw, time.monotonic())
         if decoded.expired is not None:
@@ -318,12 +325,14 @@ class OpenAIRealtimeModel(BidiModelBase):
             if gate.failed(decoded.error_event_id, retry=retry) and retry:
                 logger.debug("response.create collided with an active response; retrying later")
                 events = [e for e in events if not isinstance(e, BidiErrorEvent)]
+        emit = self._emit
         for event in events:
-            self._emit(event)
-        await self._flush()
+            emit(event)
         return False
 
     async def _flush(self) -> None:
+        if not self._gate.wanted:
+            return
         eid = wire.event_id()
         if self._gate.take(eid):
             await self._send_json(wire.response_create(eid))

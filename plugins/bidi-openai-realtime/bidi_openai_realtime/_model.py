@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+import attrs
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.version import version as websockets_version
@@ -22,6 +23,7 @@ from bidi_core.events import (
     BidiErrorEvent,
     BidiImageInputEvent,
     BidiInputEvent,
+    BidiOutputEvent,
     BidiTextInputEvent,
     ToolResultEvent,
 )
@@ -124,6 +126,7 @@ class OpenAIRealtimeModel(BidiModelBase):
         # The base class bounds all of start() by it (a retryable BidiConnectionError).
         self.open_timeout = self._settings.open_timeout
         self._ws: ClientConnection | None = None
+        self._key_in_use = ""
         self._early: list[str | bytes] = []
         self._decoder = wire.Decoder()
         self._gate = wire.ResponseGate()
@@ -183,7 +186,7 @@ class OpenAIRealtimeModel(BidiModelBase):
     ) -> None:
         check_keys(restart_config, (), where="openai_realtime start() restart_config")
         settings = self._settings
-        api_key = self._api_key()
+        api_key = self._key_in_use = self._api_key()
         self._decoder = wire.Decoder()
         self._gate = wire.ResponseGate()
         self._early = []
@@ -247,9 +250,9 @@ class OpenAIRealtimeModel(BidiModelBase):
                 error = event.get("error") or {}
                 if error.get("event_id") in (None, update_id):
                     code = error.get("code") or error.get("type")
+                    reason = self._redact(str(error.get("message") or "no reason given"))
                     msg = (
-                        "OpenAI Realtime rejected the session: "
-                        f"{error.get('message') or 'no reason given'} (code {code!r}, "
+                        f"OpenAI Realtime rejected the session: {reason} (code {code!r}, "
                         f"param {error.get('param')!r})."
                     )
                     raise ProviderError(msg, provider=self.provider, code=code)
@@ -262,6 +265,19 @@ class OpenAIRealtimeModel(BidiModelBase):
             else:
                 self._early.append(raw)
 
+    def _redact(self, text: str) -> str:
+        """*text* without the API key in use (the service may echo it)."""
+        key = self._key_in_use
+        return text.replace(key, "***") if key and len(key) >= 4 else text
+
+    def _emit(self, event: BidiOutputEvent) -> None:
+        if type(event) is BidiErrorEvent and self._key_in_use:
+            details = {
+                k: self._redact(v) if isinstance(v, str) else v for k, v in event.details.items()
+            }
+            event = attrs.evolve(event, message=self._redact(event.message), details=details)
+        super()._emit(event)
+
     def _closed_error(self, exc: ConnectionClosed) -> Exception:
         rcvd = exc.rcvd
         if rcvd is None:
@@ -271,7 +287,7 @@ class OpenAIRealtimeModel(BidiModelBase):
                 code=1006,
                 retryable=True,
             )
-        reason = f": {rcvd.reason}" if rcvd.reason else ""
+        reason = f": {self._redact(rcvd.reason)}" if rcvd.reason else ""
         if rcvd.code == 1001:
             return self._timeout_error(
                 f"OpenAI Realtime closed the session (1001 going away{reason}); "

@@ -354,18 +354,21 @@ class OpenAIRealtimeModel(BidiModelBase):
             await self._send_json(wire.response_create(eid))
 
     async def _send_json(self, event: dict[str, Any]) -> None:
+        await self._send_frame(json.dumps(event, separators=(",", ":")))
+
+    async def _send_frame(self, frame: str) -> None:
         ws = self._ws
         if ws is None:
             msg = "The OpenAI Realtime connection is closed."
             raise BidiConnectionError(msg, provider=self.provider)
         try:
-            await ws.send(json.dumps(event, separators=(",", ":")))
+            await ws.send(frame)
         except ConnectionClosed as exc:
             raise self._closed_error(exc) from exc
 
     async def _send(self, event: BidiInputEvent | ToolResultEvent) -> None:
         if isinstance(event, BidiAudioInputEvent):
-            await self._send_json(wire.audio_append(event.audio))
+            await self._send_frame(wire.audio_append_frame(event.audio))
         elif isinstance(event, BidiTextInputEvent):
             await self._send_json(wire.text_item(event.text, event.role))
             if event.role == "user":

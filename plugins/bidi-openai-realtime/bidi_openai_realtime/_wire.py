@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -119,9 +120,15 @@ IGNORED_SERVER_EVENTS: Mapping[str, str] = {
 _PCM_FORMAT: dict[str, Any] = {"type": "audio/pcm", "rate": SAMPLE_RATE}
 
 
+# A random per-process prefix and a counter: unique like a uuid4, without reading
+# os.urandom for each of the 50 audio appends a second.
+_ID_PREFIX = f"evt_{uuid.uuid4().hex[:10]}_"
+_ID_COUNTER = itertools.count(1)
+
+
 def event_id() -> str:
     """Return a fresh client ``event_id`` (errors about the event echo it)."""
-    return f"evt_{uuid.uuid4().hex[:20]}"
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
 
 
 # ------------------------------------------------------------- client events
@@ -150,6 +157,16 @@ def audio_append(pcm: bytes) -> dict[str, Any]:
         "event_id": event_id(),
         "audio": base64.b64encode(pcm).decode("ascii"),
     }
+
+
+def audio_append_frame(pcm: bytes) -> str:
+    """Return :func:`audio_append` already encoded as the compact JSON text frame.
+
+    The hot send path: base64 and the event id never need JSON escaping, so the
+    frame is assembled directly instead of through :func:`json.dumps`.
+    """
+    audio = binascii.b2a_base64(pcm, newline=False).decode("ascii")
+    return f'{{"type":"input_audio_buffer.append","event_id":"{event_id()}","audio":"{audio}"}}'
 
 
 def audio_commit() -> dict[str, Any]:

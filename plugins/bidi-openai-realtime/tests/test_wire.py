@@ -90,6 +90,24 @@ def test_client_builders_produce_valid_ga_events() -> None:
         assert event["event_id"].startswith("evt_")
 
 
+def test_audio_append_frame_is_the_compact_json_of_audio_append() -> None:
+    """The hand-assembled hot-path frame parses to a valid GA append of the same audio."""
+    frame = wire.audio_append_frame(PCM)
+    event = json.loads(frame)
+    validate_client_event(event)
+    assert event["type"] == "input_audio_buffer.append"
+    assert base64.b64decode(event["audio"], validate=True) == PCM
+    expected = wire.audio_append(PCM) | {"event_id": event["event_id"]}
+    assert frame == json.dumps(expected, separators=(",", ":"))
+
+
+def test_event_ids_are_unique_and_short() -> None:
+    """Every client event gets its own short id (the service echoes it in errors)."""
+    ids = [wire.event_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert max(len(i) for i in ids) <= 32
+
+
 def test_strict_client_validation_refuses_beta_shapes() -> None:
     """Beta session fields and event names fail GA validation with the service's codes."""
     with pytest.raises(SchemaError) as info:

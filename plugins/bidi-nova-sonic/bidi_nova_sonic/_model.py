@@ -172,6 +172,9 @@ class _Stream:
         self.audio_content: str | None = None
         self.translator = wire.OutputTranslator(output_rate=output_rate)
         self.session_ended = False
+        # Set when the service sent a stream exception: Bedrock ends the stream after
+        # one, and awscrt may never complete a write to a stream reset under it.
+        self.service_ended = False
         self.released = False
 
     async def send(self, event: wire.NovaEvent) -> None:
@@ -451,19 +454,23 @@ class NovaSonicModel(BidiModelBase):
             try:
                 item = await receiver.receive()
             except ModelTimeoutException as exc:
+                stream.service_ended = True
                 self._end_response(stream)
                 msg = f"Nova Sonic stream timed out: {exc.message}"
                 raise self._timeout_error(msg) from exc
             except ValidationException as exc:
+                stream.service_ended = True
                 self._end_response(stream)
                 if _IDLE_RE.search(exc.message or ""):
                     msg = f"Nova Sonic closed the idle stream: {exc.message}"
                     raise self._timeout_error(msg) from exc
                 raise _Recover(exc) from exc
             except _RECOVERABLE as exc:
+                stream.service_ended = True
                 self._end_response(stream)
                 raise _Recover(exc) from exc
             except CallError as exc:
+                stream.service_ended = True
                 if self._closing:
                     return
                 msg = f"Nova Sonic stream failed ({_exception_name(exc)}: {exc.message})."
@@ -667,7 +674,7 @@ class NovaSonicModel(BidiModelBase):
 
     async def _shutdown_sequence(self, stream: _Stream) -> None:
         """contentEnd (audio) -> promptEnd -> sessionEnd -> close the input stream."""
-        if stream.transport.stream_finished or stream.released:
+        if stream.service_ended or stream.transport.stream_finished or stream.released:
             return  # the service already ended the stream: nothing can be sent
         try:
             async with self._send_lock:

@@ -254,6 +254,29 @@ async def test_stop_is_tolerant_of_a_stream_the_service_ended(
     assert fake.session_ends == 0  # nothing was sent into the ended stream
 
 
+async def test_stop_right_after_a_stream_exception_sends_nothing_and_never_waits(
+    fake: FakeNovaServer, make_model: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Restarting at once after modelTimeoutException never writes into the reset stream.
+
+    awscrt may never complete a write to a stream the server reset, so such a write
+    used to stall stop() until close_timeout (every few restarts in a benchmark).
+    """
+    caplog.set_level("DEBUG", logger="bidi_core")
+    model = make_model()
+    for _ in range(6):
+        await model.start()
+        reader = Reader(model)
+        await model.send(BidiTextInputEvent(text="[fault:time_limit]"))
+        with pytest.raises(BidiModelTimeoutError):
+            await reader.until(lambda e: False)
+        await reader.aclose()
+        assert model._stream is not None and model._stream.service_ended
+        await model.stop()
+    assert fake.session_ends == 0
+    assert "graceful close failed" not in caplog.text
+
+
 async def test_idle_validation_error_is_a_timeout(
     fake: FakeNovaServer, make_model: Factory
 ) -> None:

@@ -78,11 +78,26 @@ def demo(session: nox.Session) -> None:
     session.run("bidi", "demo", *session.posargs)
 
 
+STRANDS = "strands-agents[bidi,bidi-openai,bidi-google]==1.62.0"
+
+
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks in benchmarks/ (ratios against the floor and strands-agents)."""
+    """Run the benchmarks in benchmarks/ (ratios against the floor and strands-agents).
+
+    strands-agents goes into its own venv (``.nox/bench-strands``): its Nova model pins
+    ``aws-sdk-bedrock-runtime<0.12`` and the bidi plugin needs 0.12, so the two cannot
+    share one environment. Writes ``benchmarks/results.md``; ``-- --quick`` for a short run.
+    """
     session.install(".", *(f"./plugins/{p}[test]" for p in PLUGINS))
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    strands = Path(".nox/bench-strands")
+    python = strands / "bin" / "python"
+    if not python.exists():
+        session.run("python", "-m", "venv", str(strands))
+    session.run(
+        "uv", "pip", "install", "--python", str(python), "-q", STRANDS, "boto3", external=True
+    )
+    session.run("python", "benchmarks/run.py", "--strands-python", str(python), *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False)

@@ -111,6 +111,9 @@ async def soak(
                     gc.collect()
                     base = (_rss_kib(), tracemalloc.take_snapshot())
                 if now >= next_text:
+                    # The fake keeps every client frame for tests to inspect; in the soak
+                    # that record (in this process) would swamp the client's own memory.
+                    fake.received.clear()
                     text = f"ping {len(sent_texts) + 1}"
                     sent_texts.append(text)
                     await agent.send(text)

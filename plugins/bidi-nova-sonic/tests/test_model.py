@@ -271,7 +271,8 @@ async def test_stop_right_after_a_stream_exception_sends_nothing_and_never_waits
         with pytest.raises(BidiModelTimeoutError):
             await reader.until(lambda e: False)
         await reader.aclose()
-        assert model._stream is not None and model._stream.service_ended
+        assert model._stream is not None
+        assert model._stream.service_ended
         await model.stop()
     assert fake.session_ends == 0
     assert "graceful close failed" not in caplog.text

@@ -72,10 +72,17 @@ async def paced(seconds: float, send_audio: Any, send_text: Any, *, phase: float
     await send_text(f"bench-done:{count}:{p99(lags) * 1000:.2f}")
 
 
-def command(text: str) -> tuple[str, float] | None:
+def command(text: str, conn: Conn) -> tuple[str, float] | None:
+    """Parse a ``bench-go`` command; ``rt`` resets the audio count at once.
+
+    The reset happens here, in frame order, not in :func:`act`: the Nova server runs
+    ``act`` as a task, and audio decoded before that task ran would be un-counted.
+    """
     match = _GO.search(text)
     if match is None:
         return None
+    if match.group(1) == "rt":
+        conn.audio_in = 0
     return match.group(1), float(match.group(2) or 0)
 
 
@@ -134,7 +141,7 @@ async def serve_openai() -> tuple[Any, dict[str, Any]]:
                     conn.audio_in += 1
                     continue
                 if "bench-go" in raw:
-                    cmd = command(raw)
+                    cmd = command(raw, conn)
                     assert cmd is not None
                     await act(cmd, conn, cache, fr.openai_stream, ws.send, send_audio, send_text)
                 elif '"session.update"' in raw:
@@ -172,7 +179,6 @@ async def act(  # noqa: PLR0917 - one call shape for the three servers
         count, conn.audio_in = conn.audio_in, 0
         await send_text(f"bench-ack:{count}")
     elif kind == "rt":
-        conn.audio_in = 0
         conn.rt = asyncio.create_task(paced(value, send_audio, send_text))
 
 
@@ -209,7 +215,7 @@ async def serve_gemini() -> tuple[Any, dict[str, Any]]:
             async for raw in ws:
                 text = raw if isinstance(raw, str) else raw.decode()
                 if "bench-go" in text:
-                    cmd = command(text)
+                    cmd = command(text, conn)
                     assert cmd is not None
                     await act(cmd, conn, cache, fr.gemini_stream, ws.send, send_audio, send_text)
                 elif '"audio"' in text:
@@ -301,7 +307,7 @@ class _H2Peer:
             if b'"audioInput"' in event[:40]:
                 conn.audio_in += 1
             elif b"bench-go" in event:
-                cmd = command(event.decode())
+                cmd = command(event.decode(), conn)
                 if cmd is not None:
                     self.spawn(self.act(stream_id, conn, cmd))
 

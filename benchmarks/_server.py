@@ -89,42 +89,16 @@ def command(text: str, conn: Conn) -> tuple[str, float] | None:
 # ----------------------------------------------------------------------------- OpenAI
 
 
-def openai_session() -> dict[str, Any]:
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": "sess_bench",
-        "model": "gpt-realtime",
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "tracing": None,
-        "truncation": "auto",
-        "prompt": None,
-        "include": None,
-        "expires_at": int(time.time()) + 3600,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": {"type": "server_vad"},
-            },
-            "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin"},
-        },
-    }
-
-
 async def serve_openai() -> tuple[Any, dict[str, Any]]:
     from websockets.asyncio.server import serve
+
+    from bidi_openai_realtime.testing import default_server_session
 
     cache: dict[int, list[str]] = {}
 
     async def handler(ws: Any) -> None:
         conn = Conn()
-        session = openai_session()
+        session = default_server_session("gpt-realtime")
         await ws.send(
             json.dumps({"event_id": "event_s1", "type": "session.created", "session": session})
         )

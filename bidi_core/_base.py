@@ -17,9 +17,11 @@ time limit, input checking and resampling) for free::
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Self
@@ -118,12 +120,20 @@ class BidiModelBase:
             handshake, setup) before it fails with a retryable
             :class:`BidiConnectionError`; None waits forever. Plugins set it from
             ``client_config["open_timeout"]``.
+        audio_replay_ms: Milliseconds of sent audio kept to send again first on the next
+            connection when the provider ends one (0: off). Providers drop what the
+            client wrote after they ended a session, and the client learns of the end
+            a round trip later; a plugin turns it on and calls :meth:`_provider_ended`
+            where it sees such an end (default 500 ms). The replay rides on the timeout's
+            ``restart_config`` (``{"replay_audio_ms": n}``), so only a restart that
+            passes it on (as ``BidiAgent`` does) sends it; a plain ``start()`` does not.
     """
 
     provider: ClassVar[str] = "model"
     capabilities: ModelCapabilities = ModelCapabilities()
     close_timeout: float = 5.0
     open_timeout: float | None = 30.0
+    audio_replay_ms: int = 500
 
     def __init__(self, *, model_id: str, config: dict[str, Any]) -> None:
         self.model_id = model_id
@@ -137,6 +147,9 @@ class BidiModelBase:
         # Built per connection in start(): subclasses may set capabilities after this
         # __init__, and resampler state must not leak from one connection into the next.
         self._inputs: InputPreparer | None = None
+        #: ``(monotonic time, pcm at the provider's rate)`` of the last audio_replay_ms.
+        self._recent_audio: collections.deque[tuple[float, bytes]] = collections.deque()
+        self._replay: list[bytes] = []
 
     # ------------------------------------------------------------------ hooks
 
@@ -218,7 +231,49 @@ class BidiModelBase:
             conn.queue.put_nowait(_Failure(error))
 
     def _timeout_error(self, message: str) -> BidiModelTimeoutError:
-        return BidiModelTimeoutError(message, **self._restart_config())
+        config = self._restart_config()
+        if self._replay:
+            rate = self.input_sample_rate()
+            config["replay_audio_ms"] = round(sum(map(len, self._replay)) / 2 / rate * 1000)
+        return BidiModelTimeoutError(message, **config)
+
+    def _provider_ended(self, *, since: float | None = None) -> None:
+        """The provider ended the connection: keep its last audio for the next one.
+
+        Args:
+            since: ``time.monotonic()`` when the connection was known to be over, if
+                earlier than now (audio sent after it counts as unsent, all of it).
+        """
+        if not self.audio_replay_ms:
+            return
+        horizon = (time.monotonic() if since is None else since) - self.audio_replay_ms / 1000
+        # Seen from the reader and from a failed send: both add, neither drops.
+        self._replay += [pcm for sent, pcm in self._recent_audio if sent >= horizon]
+        self._recent_audio.clear()
+
+    def _take_replay(self) -> list[bytes]:
+        """Return (and forget) the audio :meth:`_provider_ended` kept."""
+        replay, self._replay = self._replay, []
+        return replay
+
+    def _remember_audio(self, pcm: bytes) -> None:
+        if not self.audio_replay_ms:
+            return
+        now = time.monotonic()
+        recent = self._recent_audio
+        recent.append((now, pcm))
+        horizon = now - self.audio_replay_ms / 1000
+        while recent[0][0] < horizon:
+            recent.popleft()
+
+    async def _send_replay(self, replay: list[bytes]) -> None:
+        if not replay:
+            return
+        rate = self.input_sample_rate()
+        for pcm in replay:
+            await self._send(BidiAudioInputEvent(audio=pcm, sample_rate=rate))
+            self._remember_audio(pcm)
+        logger.debug("%s: sent %d audio chunks again", self.provider, len(replay))
 
     def _open_timeout_error(self) -> BidiConnectionError:
         msg = (
@@ -268,6 +323,10 @@ class BidiModelBase:
         inputs = InputPreparer(
             self.input_sample_rate(), tuple(self.capabilities.input_sample_rates)
         )
+        # Only a restart after the provider ended a connection replays its last audio.
+        replay = self._take_replay() if kwargs.pop("replay_audio_ms", None) else []
+        self._replay = []
+        self._recent_audio.clear()
         self._state = ModelState.STARTING
         self._inputs = inputs
         self._stopped = asyncio.Event()
@@ -285,6 +344,7 @@ class BidiModelBase:
                         messages=list(messages or []),
                         restart_config=dict(kwargs),
                     )
+                    await self._send_replay(replay)
             except TimeoutError as exc:
                 if bound.expired():
                     raise self._open_timeout_error() from exc
@@ -403,6 +463,9 @@ class BidiModelBase:
             event = self._inputs.audio(event)
             if not event.audio:
                 return
+            await self._send(event)
+            self._remember_audio(event.audio)
+            return
         await self._send(event)
 
     async def stop(self) -> None:

@@ -363,3 +363,44 @@ def test_base_capabilities_default() -> None:
     """A subclass that declares nothing gets the default ModelCapabilities."""
     assert Scripted().capabilities == ModelCapabilities()
     assert attrs.has(type(Scripted().capabilities))
+
+
+async def test_audio_before_a_provider_side_end_is_sent_again_on_the_restart() -> None:
+    """_provider_ended() keeps the last audio_replay_ms; start(**restart_config) resends it."""
+    model = Scripted()
+    rate = model.input_sample_rate()
+    chunks = [bytes([i]) * (rate * 20 // 1000 * 2) for i in range(15)]
+    await model.start()
+    for pcm in chunks[:10]:
+        await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=rate))
+    await asyncio.sleep(0.7)  # these ten are now older than the 500 ms window
+    for pcm in chunks[10:]:
+        await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=rate))
+    model._provider_ended()
+    model._fail(model._timeout_error("the provider ended the session"))
+    with pytest.raises(BidiModelTimeoutError) as info:
+        await first_events(model, 99)
+    assert info.value.restart_config == {"replay_audio_ms": 100}
+    await model.stop()
+    model.sent.clear()
+    await model.start(**info.value.restart_config)
+    assert [e.audio for e in model.sent] == chunks[10:]  # first, in order
+    await model.stop()
+    # A plain start() (no restart_config) sends nothing old.
+    model._provider_ended()
+    model.sent.clear()
+    await model.start()
+    assert model.sent == []
+    await model.stop()
+
+
+async def test_audio_replay_can_be_turned_off() -> None:
+    """With audio_replay_ms = 0 a provider-side end keeps nothing and says so."""
+    model = Scripted()
+    model.audio_replay_ms = 0
+    rate = model.input_sample_rate()
+    await model.start()
+    await model.send(BidiAudioInputEvent(audio=bytes(640), sample_rate=rate))
+    model._provider_ended()
+    assert model._timeout_error("ended").restart_config == {}
+    await model.stop()

@@ -388,7 +388,8 @@ async def test_restart_replays_history_and_emits_a_json_restart_event() -> None:
         reader = Reader(agent)
         await agent.send("remember the tulips")
         await reader.until(completed())
-        await agent.send("[fault:time_limit]")
+        assert model.assistant is not None
+        model.assistant.inject_fault("time_limit")
         events = await reader.until(lambda e: isinstance(e, BidiConnectionRestartEvent))
         restart = events[-1]
         assert isinstance(restart, BidiConnectionRestartEvent)
@@ -403,9 +404,55 @@ async def test_restart_replays_history_and_emits_a_json_restart_event() -> None:
     assert model.starts[1]["messages"] == [
         {"role": "user", "content": [{"text": "remember the tulips"}]},
         {"role": "assistant", "content": [{"text": "You said: remember the tulips."}]},
-        {"role": "user", "content": [{"text": "[fault:time_limit]"}]},
     ]
     assert agent.stats.restarts == 1
+    assert agent.stats.resent_inputs == 0
+
+
+async def test_a_turn_the_old_connection_never_answered_is_sent_again_after_a_restart() -> None:
+    """Text the connection ended before answering is asked again on the new one, once.
+
+    A provider drops what is in flight when it ends a session, and history alone
+    makes no model answer; so the agent withdraws the turn from the history it
+    replays and sends it again first.
+    """
+    model = RecordingModel(provider_config={"seed": 3, "action_delay_s": 0.05})
+    agent = BidiAgent(model)
+    async with agent:
+        reader = Reader(agent)
+        await agent.send("what time is it")
+        model.force_time_limit()  # before the answer began
+        await reader.until(lambda e: isinstance(e, BidiConnectionRestartEvent))
+        answer = answer_of(await reader.until(completed()))
+        await reader.aclose()
+    assert answer == "You said: what time is it."
+    assert model.starts[1]["messages"] == []  # not history: it is asked again
+    assert [v for k, v in model.brains[1].inputs if k == "text"] == ["what time is it"]
+    assert agent.stats.resent_inputs == 1
+    assert agent.messages == [
+        {"role": "user", "content": [{"text": "what time is it"}]},
+        {"role": "assistant", "content": [{"text": "You said: what time is it."}]},
+    ]
+
+
+async def test_a_turn_is_sent_again_at_most_once() -> None:
+    """A turn that also ends the new connection unanswered stays in history, not resent."""
+    model = RecordingModel()
+    agent = BidiAgent(model)
+    async with agent:
+        reader = Reader(agent)
+        await agent.send("[fault:time_limit]")  # ends every connection it reaches
+        await reader.until(lambda e: isinstance(e, BidiConnectionRestartEvent))
+        await reader.until(lambda e: isinstance(e, BidiConnectionRestartEvent))
+        await agent.send("still there")
+        answer = answer_of(await reader.until(completed()))
+        await reader.aclose()
+    assert answer == "You said: still there."
+    assert agent.stats.restarts == 2
+    assert agent.stats.resent_inputs == 1
+    assert model.starts[2]["messages"] == [
+        {"role": "user", "content": [{"text": "[fault:time_limit]"}]}
+    ]
 
 
 async def test_input_during_a_restart_is_buffered_and_flushed_in_order() -> None:
@@ -676,3 +723,20 @@ async def test_run_raises_when_an_input_channel_fails() -> None:
     with pytest.raises(OSError, match="microphone went away"):
         await agent.run(inputs=[Broken()], outputs=[FakeSpeaker(played=0.0)], settle_s=0.2)
     assert agent.state.value == "idle"
+
+
+def test_history_withdraws_only_the_latest_whole_recording_of_a_text() -> None:
+    """withdraw_user_text removes a turn from the end of a user block, never a part of one."""
+    from bidi_core.agent._history import History
+
+    history = History()
+    history.user_text_sent("ping 18")
+    assert not history.withdraw_user_text("8")  # not a whole turn
+    history.user_text_sent("ping 8")  # merged into the same user block
+    assert history.messages == [{"role": "user", "content": [{"text": "ping 18 ping 8"}]}]
+    assert history.withdraw_user_text("ping 8")
+    assert history.messages == [{"role": "user", "content": [{"text": "ping 18"}]}]
+    history.final_transcript("assistant", "pong", "a1")
+    assert history.withdraw_user_text("ping 18")
+    assert history.messages == [{"role": "assistant", "content": [{"text": "pong"}]}]
+    assert not history.withdraw_user_text("ping 18")

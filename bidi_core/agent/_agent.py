@@ -55,6 +55,9 @@ __all__ = ["AgentEvent", "AgentState", "AgentStats", "BidiAgent"]
 
 logger = logging.getLogger("bidi_core.agent")
 
+#: Seconds before a restart in which an unanswered text turn is sent again after it.
+RESEND_WINDOW_S = 5.0
+
 #: What ``BidiAgent.receive()`` yields: the model's events, plus the agent's own
 #: restart/close/dropped-audio events, plus a ``ToolResultEvent`` per tool result sent.
 AgentEvent = BidiOutputEvent | ToolResultEvent
@@ -86,6 +89,8 @@ class AgentStats:
             the response) to its first audio chunk.
         dropped_audio_chunks: Output audio dropped under back-pressure.
         lost_inputs: Inputs that could not be delivered (always 0 unless a restart failed).
+        resent_inputs: Text turns sent again after a restart because the old connection
+            ended before the model began to answer them.
     """
 
     turns: int = 0
@@ -98,6 +103,7 @@ class AgentStats:
     time_to_first_audio_ms: list[float] = attrs.field(factory=list)
     dropped_audio_chunks: int = 0
     lost_inputs: int = 0
+    resent_inputs: int = 0
 
 
 class _Wake:
@@ -236,6 +242,10 @@ class BidiAgent:
         self._turn_end: float | None = None
         self._first_audio_pending: str | None = None
         self._last_activity = 0.0
+        #: Text turns sent on this connection that no response has begun for yet (one
+        #: response start answers the oldest), when, and whether each is a resend.
+        self._unanswered: list[tuple[str, float, bool]] = []
+        self._resends: set[int] = set()
 
     # -------------------------------------------------------------- properties
 
@@ -278,6 +288,8 @@ class BidiAgent:
         self._queue = OutputQueue(self.max_queued_audio_ms)
         self._pending.clear()
         self._restarting = False
+        self._unanswered.clear()
+        self._resends.clear()
         try:
             await self.model.start(
                 system_prompt=self.system_prompt, tools=self.tool_specs, messages=self.messages
@@ -380,14 +392,19 @@ class BidiAgent:
         # taken back if it could not be sent: buffered input is then flushed after the
         # history is replayed, and must not be in that history twice.
         checkpoint = self._history.checkpoint()
+        unanswered = len(self._unanswered)
         if isinstance(event, ToolResultEvent):
             self._history.tool_result(event.tool_result)
         elif isinstance(event, BidiTextInputEvent):
             self._history.user_text_sent(event.text)
+            resend = id(event) in self._resends
+            self._resends.discard(id(event))
+            self._unanswered.append((event.text, time.monotonic(), resend))
         try:
             await self.model.send(wire)
         except BaseException:
             self._history.restore(checkpoint)
+            del self._unanswered[unanswered:]
             raise
 
     def _mark_turn_end(self) -> None:
@@ -465,6 +482,8 @@ class BidiAgent:
         if isinstance(event, BidiConnectionStartEvent):
             self._connection_id = event.connection_id
         elif isinstance(event, BidiResponseStartEvent):
+            if self._unanswered:
+                del self._unanswered[0]
             self._current_response = event.response_id
             self._first_audio_pending = event.response_id
             self._finals_in_response = False
@@ -647,6 +666,7 @@ class BidiAgent:
         self.stats.restarts += 1
         async with self._send_lock:
             self._restarting = True
+            self._resend_unanswered()
         self._flush_partial_assistant(interrupted=self._current_response is not None)
         self._current_response = None
         restart_config = dict(err.restart_config)
@@ -693,6 +713,27 @@ class BidiAgent:
                     break  # the new connection is already over its limit: next restart flushes
                 self._pending.popleft()
             self._restarting = False
+
+    def _resend_unanswered(self) -> None:
+        """Queue text turns the old connection ended before answering, ahead of the rest.
+
+        The connection may have ended before the text even arrived (a provider drops
+        what is in flight when it ends a session), and the new connection only gets it
+        as history, which no model answers. A turn counts as answered once a response
+        began after it (responses answer turns in order); only turns sent in the last
+        :data:`RESEND_WINDOW_S` are sent again (older ones were answered together with
+        a later turn), and each at most once: a turn the new connection also ends
+        without answering stays in the history.
+        """
+        recent = time.monotonic() - RESEND_WINDOW_S
+        again = [text for text, sent, resent in self._unanswered if sent >= recent and not resent]
+        self._unanswered.clear()
+        events = [BidiTextInputEvent(text=text) for text in again]
+        for text in reversed(again):
+            self._history.withdraw_user_text(text)
+        self._resends.update(id(e) for e in events)
+        self._pending.extendleft(reversed(events))
+        self.stats.resent_inputs += len(events)
 
     # --------------------------------------------------------------------- run
 

@@ -77,6 +77,38 @@ class History:
         del self._sent_texts[:-8]
         self._append_text("user", text)
 
+    def withdraw_user_text(self, text: str) -> bool:
+        """Take back the latest recording of sent *text* (it will be sent again).
+
+        Returns:
+            Whether it was found at the end of a user text block and removed.
+        """
+        text = text.strip()
+        if not text:
+            return False
+        for position in range(len(self._messages) - 1, -1, -1):
+            message = self._messages[position]
+            if message["role"] != "user":
+                continue
+            for index in range(len(message["content"]) - 1, -1, -1):
+                block = message["content"][index]
+                current = block.get("text")
+                if not isinstance(current, str) or not current.endswith(text):
+                    continue
+                rest = current[: len(current) - len(text)]
+                if rest and not rest.endswith(" "):
+                    continue  # "ping 18" does not withdraw "8"
+                if rest.strip():
+                    block["text"] = rest.rstrip()
+                else:
+                    del message["content"][index]
+                    if not message["content"]:
+                        del self._messages[position]
+                if text in self._sent_texts:
+                    self._sent_texts.remove(text)
+                return True
+        return False
+
     def final_transcript(
         self, role: str, text: str, item_id: str | None, *, interrupted: bool = False
     ) -> bool:

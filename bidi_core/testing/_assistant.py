@@ -18,7 +18,9 @@ The script (what the assistant does):
 * Text containing ``recall`` gets ``"Earlier you said: <previous user text>."``,
   using history passed to ``start()`` (or a resumed snapshot).
 * ``[fault:error]``, ``[fault:disconnect]``, ``[fault:malformed]`` and
-  ``[fault:time_limit]`` inject that :class:`Fault`.
+  ``[fault:time_limit]`` inject that :class:`Fault`. Sent through ``BidiAgent``, a
+  directive that ends the connection before an answer fires twice: the agent sends an
+  unanswered turn again once after a restart (use :meth:`inject_fault` for one).
 * Anything else gets ``"You said: <text>."``.
 * Audio is scanned for speech by energy: speech start while a response is
   active interrupts it (:class:`Interrupted`); after ``silence_ms`` of quiet the

@@ -221,6 +221,8 @@ class ExampleModel(BidiModelBase):
         if kind == "session.handle":
             self._handle = str(frame.get("handle"))
         elif kind == "session.expired":
+            # The service dropped what was in flight: send its last audio again (base class).
+            self._provider_ended()
             self._fail(self._timeout_error(f"example: {frame.get('message', 'session expired')}"))
         elif kind == "error" and frame.get("fatal"):
             msg = f"The example service failed the session: {frame.get('message')}"

@@ -289,6 +289,7 @@ class OpenAIRealtimeModel(BidiModelBase):
             )
         reason = f": {self._redact(rcvd.reason)}" if rcvd.reason else ""
         if rcvd.code == 1001:
+            self._provider_ended()
             return self._timeout_error(
                 f"OpenAI Realtime closed the session (1001 going away{reason}); "
                 "restart to continue."
@@ -326,6 +327,7 @@ class OpenAIRealtimeModel(BidiModelBase):
         """Translate one server frame; return True when the session expired."""
         decoded = self._decoder.feed_raw(raw, time.monotonic())
         if decoded.expired is not None:
+            self._provider_ended()
             self._fail(self._timeout_error(decoded.expired))
             return True
         gate = self._gate

@@ -658,3 +658,43 @@ async def test_stop_is_idempotent_and_restartable(fake: OpenAIRealtimeFake) -> N
     await model.start()
     await model.stop()
     assert len(fake.connections) == 2
+
+
+async def test_audio_in_flight_at_session_expired_is_sent_again_on_the_restart(
+    fake: OpenAIRealtimeFake,
+) -> None:
+    """Audio sent around session_expired reaches the restarted session: none is lost.
+
+    The server drops what arrives after it ended the session; the model keeps the last
+    500 ms of audio (bidi_core's audio replay) and sends it first after start() with
+    the timeout's restart_config.
+    """
+    chunks = [i.to_bytes(4, "little") + bytes(956) for i in range(40)]  # 20 ms at 24 kHz
+    model = make(fake)
+    await model.start()
+    reader = Reader(model)
+    await model.send(BidiTextInputEvent(text="hello"))  # starts the fake's answering
+    await reader.turn()
+    held: list[bytes] = []
+    for i, pcm in enumerate(chunks):
+        if i == 20:
+            fake.assistants[-1].inject_fault("time_limit")
+        try:
+            await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=24000))
+        except BidiModelTimeoutError:
+            held.append(pcm)  # what BidiAgent buffers and sends after the restart
+        await asyncio.sleep(0.002)
+    with pytest.raises(BidiModelTimeoutError) as info:
+        await reader.until(lambda e: False)
+    assert info.value.restart_config["replay_audio_ms"] > 0
+    await model.stop()
+    await model.start(**info.value.restart_config)
+    for pcm in held:
+        await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=24000))
+    await model.stop()
+    received = {
+        base64.b64decode(e["audio"])
+        for e in fake.received
+        if e.get("type") == "input_audio_buffer.append"
+    }
+    assert set(chunks) <= received

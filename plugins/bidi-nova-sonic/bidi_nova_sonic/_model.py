@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import uuid
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import attrs
 import boto3
@@ -78,6 +79,8 @@ _RECOVERABLE = (
 _BACKOFF = (ThrottlingException, ServiceUnavailableException)
 _OPEN_TIMEOUT = 30.0
 _CLOSE_WAIT = 2.0
+#: Seconds audio is held for an ended stream whose reader has not seen the end yet.
+_HOLD_LIMIT_S = 5.0
 
 
 def _identity_secrets(resolver: SessionCredentialsResolver) -> list[str]:
@@ -175,6 +178,12 @@ class _Stream:
         # Set when the service sent a stream exception: Bedrock ends the stream after
         # one, and awscrt may never complete a write to a stream reset under it.
         self.service_ended = False
+        #: How the service ended it: a time limit, a recoverable error, or a failure.
+        self.ended_by: Literal["timeout", "recover", "failed"] | None = None
+        self.end_message = ""
+        #: Since when audio is held back because the HTTP/2 stream had already ended
+        #: (awscrt knows before the reader has read the service's exception).
+        self.unsent_since: float | None = None
         self.released = False
 
     async def send(self, event: wire.NovaEvent) -> None:
@@ -182,6 +191,13 @@ class _Stream:
             value=BidirectionalInputPayloadPart(bytes_=wire.encode_chunk(event))
         )
         await self.duplex.input_stream.send(chunk)
+
+    async def abandon_input(self) -> None:
+        """Close the request body at once: a writer blocked on a full buffer fails now."""
+        body = self.transport.request_body
+        if body is not None and not getattr(body, "closed", True):
+            with contextlib.suppress(Exception):
+                await body.close(flush=False)
 
     async def release(self) -> None:
         """Close everything without waiting on the network (idempotent)."""
@@ -259,6 +275,7 @@ class NovaSonicModel(BidiModelBase):
             model_id=model_id, config={"provider_config": provider, "client_config": client}
         )
         self.open_timeout = None if open_timeout is None else float(open_timeout)
+        self.audio_replay_ms = self._settings.replay_ms
         self._session: Any = self._settings.boto_session
         self._stream: _Stream | None = None
         self._ready = asyncio.Event()
@@ -432,6 +449,32 @@ class NovaSonicModel(BidiModelBase):
             raise
         self._ready.set()
 
+    async def _replay_on(self, stream: _Stream, replay: list[bytes]) -> None:
+        """Send the audio the previous stream may have dropped, before any new input."""
+        rate = self._settings.input_rate
+        try:
+            for pcm in replay:
+                await self._send_on(stream, BidiAudioInputEvent(audio=pcm, sample_rate=rate))
+                self._remember_audio(pcm)
+        except (OSError, SmithyError) as exc:
+            await stream.release()
+            raise self._connect_error(exc) from exc
+
+    async def _service_ended(
+        self, stream: _Stream, how: Literal["timeout", "recover", "failed"], message: str = ""
+    ) -> None:
+        """The service ended *stream*: keep its last audio, stop every writer, end the turn."""
+        stream.service_ended = True
+        stream.ended_by = how
+        stream.end_message = message
+        if how != "failed":
+            self._provider_ended(since=stream.unsent_since)
+        if how == "recover":
+            self._ready.clear()  # senders wait for the new stream
+        await stream.abandon_input()
+        if how != "failed":
+            self._end_response(stream)
+
     async def _read(self) -> None:
         done = self._read_done
         try:
@@ -445,6 +488,7 @@ class NovaSonicModel(BidiModelBase):
                 except _Recover as recover:
                     await self._recover(stream, recover.error)
         finally:
+            self._ready.set()  # no new stream is coming: waiting senders must not hang
             if done is not None:
                 done.set()
 
@@ -454,23 +498,21 @@ class NovaSonicModel(BidiModelBase):
             try:
                 item = await receiver.receive()
             except ModelTimeoutException as exc:
-                stream.service_ended = True
-                self._end_response(stream)
                 msg = f"Nova Sonic stream timed out: {exc.message}"
+                await self._service_ended(stream, "timeout", msg)
                 raise self._timeout_error(msg) from exc
             except ValidationException as exc:
-                stream.service_ended = True
-                self._end_response(stream)
                 if _IDLE_RE.search(exc.message or ""):
                     msg = f"Nova Sonic closed the idle stream: {exc.message}"
+                    await self._service_ended(stream, "timeout", msg)
                     raise self._timeout_error(msg) from exc
+                await self._service_ended(stream, "recover")
                 raise _Recover(exc) from exc
             except _RECOVERABLE as exc:
-                stream.service_ended = True
-                self._end_response(stream)
+                await self._service_ended(stream, "recover")
                 raise _Recover(exc) from exc
             except CallError as exc:
-                stream.service_ended = True
+                await self._service_ended(stream, "failed")
                 if self._closing:
                     return
                 msg = f"Nova Sonic stream failed ({_exception_name(exc)}: {exc.message})."
@@ -578,6 +620,7 @@ class NovaSonicModel(BidiModelBase):
             ) from error
         self._recoveries += 1
         self._ready.clear()
+        replay = self._take_replay()
         self._emit(
             BidiErrorEvent(
                 message=(
@@ -602,6 +645,13 @@ class NovaSonicModel(BidiModelBase):
                 raise BidiConnectionError(
                     msg, provider=self.provider, code=name, retryable=True
                 ) from exc
+            try:
+                await self._replay_on(new, replay)
+            except ProviderError as exc:
+                msg = f"Nova Sonic could not reconnect after {name}: {exc.message}"
+                raise BidiConnectionError(
+                    msg, provider=self.provider, code=name, retryable=True
+                ) from exc
             self._stream = new
             self._ready.set()
 
@@ -617,15 +667,19 @@ class NovaSonicModel(BidiModelBase):
         for attempt in range(2):
             await self._ready.wait()
             stream = self._stream
-            if stream is None:
+            if stream is None or self._closing:
                 msg = "Cannot send an event: the Nova Sonic connection is closed."
                 raise BidiConnectionError(msg, provider=self.provider)
             try:
                 async with self._send_lock:
                     if stream is not self._stream:
                         continue
+                    if stream.service_ended and self._dead_stream(stream, attempt, None):
+                        continue
                     await self._send_on(stream, event)
             except (OSError, SmithyError) as exc:
+                if stream.service_ended and self._dead_stream(stream, attempt, exc):
+                    continue
                 if attempt == 0 and (stream is not self._stream or not self._ready.is_set()):
                     continue  # the stream is being replaced after an error: resend there
                 msg = f"Cannot send to Nova Sonic: the stream is closed ({exc})."
@@ -634,9 +688,38 @@ class NovaSonicModel(BidiModelBase):
                 self._remember("user", event.text)
             return
 
+    def _dead_stream(self, stream: _Stream, attempt: int, exc: BaseException | None) -> bool:
+        """Input for a stream the service ended: resend on the next one (True) or raise.
+
+        Nothing is written into such a stream (the service drops it). After a time
+        limit the caller gets the timeout, so an agent buffers the input and sends it
+        after the restart; after a recoverable error it waits for the new stream.
+        """
+        if stream.ended_by == "timeout":
+            raise self._timeout_error(stream.end_message) from exc
+        if stream.ended_by == "recover" and attempt == 0:
+            return True
+        msg = "Cannot send to Nova Sonic: the service ended the stream."
+        raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
+
+    def _hold(self, stream: _Stream) -> None:
+        """Hold audio for a stream that already ended until the reader learns why."""
+        now = time.monotonic()
+        if stream.unsent_since is None:
+            stream.unsent_since = now
+        elif now - stream.unsent_since > _HOLD_LIMIT_S:
+            msg = (
+                f"The Nova Sonic stream ended {_HOLD_LIMIT_S:g} s ago and the service has "
+                "not said why; restart the model."
+            )
+            raise BidiConnectionError(msg, provider=self.provider, retryable=True)
+
     async def _send_on(self, stream: _Stream, event: BidiInputEvent | ToolResultEvent) -> None:
         prompt = stream.prompt_name
         if isinstance(event, BidiAudioInputEvent):
+            if self.audio_replay_ms and stream.transport.stream_finished:
+                self._hold(stream)  # kept by the base class's recent audio
+                return
             if stream.audio_content is None:
                 name = str(uuid.uuid4())
                 await stream.send(wire.audio_content_start(prompt, name, self._settings.input_rate))
@@ -671,6 +754,7 @@ class NovaSonicModel(BidiModelBase):
         if reader is not None and not reader.done():
             await asyncio.wait([reader], timeout=_CLOSE_WAIT)
         self._stream = None
+        self._ready.set()  # wakes senders waiting for a new stream: they see it is closed
 
     async def _shutdown_sequence(self, stream: _Stream) -> None:
         """contentEnd (audio) -> promptEnd -> sessionEnd -> close the input stream."""

@@ -48,7 +48,18 @@ _PROVIDER_KEYS = (
     "session",
     "turn_detection",
 )
-_AUDIO_KEYS = ("channels", "format", "input_sample_rate", "output_sample_rate", "voice")
+_AUDIO_KEYS = (
+    "channels",
+    "format",
+    "input_sample_rate",
+    "output_sample_rate",
+    "replay_ms",
+    "voice",
+)
+#: Audio sent this long before the client saw the service end a stream is sent again
+#: on the next stream: the service drops what was in flight (loopback: ~3 chunks).
+DEFAULT_REPLAY_MS: Final = 500
+MAX_REPLAY_MS: Final = 5000
 _HISTORY_KEYS = ("max_message_bytes", "max_messages", "max_total_bytes")
 _CLIENT_KEYS = ("boto_session", "ca_bundle", "endpoint_uri", "region")
 
@@ -106,6 +117,7 @@ class NovaSettings:
     input_rate: int
     output_rate: int
     voice: str
+    replay_ms: int
     inference: dict[str, Any]
     session_extra: dict[str, Any]
     prompt_extra: dict[str, Any]
@@ -197,6 +209,17 @@ def parse_settings(
     if not isinstance(voice, str) or not voice:
         msg = f"audio voice must be a voice id such as 'matthew' or 'tiffany' (got {voice!r})."
         raise ConfigError(msg)
+    replay_ms = audio.get("replay_ms", DEFAULT_REPLAY_MS)
+    if (
+        isinstance(replay_ms, bool)
+        or not isinstance(replay_ms, int)
+        or not 0 <= replay_ms <= MAX_REPLAY_MS
+    ):
+        msg = (
+            f"audio replay_ms must be an int from 0 (no replay) to {MAX_REPLAY_MS} "
+            f"milliseconds (got {replay_ms!r})."
+        )
+        raise ConfigError(msg)
     for key in ("inference", "session", "prompt"):
         if not isinstance(provider_config.get(key, {}), dict):
             msg = f"provider_config[{key!r}] must be a dict."
@@ -251,6 +274,7 @@ def parse_settings(
         input_rate=input_rate,
         output_rate=output_rate,
         voice=voice,
+        replay_ms=replay_ms,
         inference={**DEFAULT_INFERENCE, **copy_config(provider_config.get("inference", {}))},
         session_extra=copy_config(provider_config.get("session", {})),
         prompt_extra=copy_config(provider_config.get("prompt", {})),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import subprocess
@@ -149,9 +150,10 @@ async def test_agent_restarts_after_time_limit_with_history() -> None:
         restarts = 0
         async with agent:
             await agent.send("remember the tulips")
-            await agent.send("[fault:time_limit]")
             async with asyncio.timeout(20):
                 async for event in agent.receive():
+                    if isinstance(event, BidiResponseCompleteEvent) and restarts == 0:
+                        fake.assistants[-1].inject_fault("time_limit")
                     if isinstance(event, BidiConnectionRestartEvent):
                         restarts += 1
                         await agent.send("recall")
@@ -200,3 +202,47 @@ async def test_fake_server_contract_fields(fake: FakeNovaServer) -> None:
     creds = client["boto_session"].get_credentials()
     assert creds.method == "explicit"
     assert client["boto_session"].region_name == "us-east-1"
+
+
+async def test_agent_loses_no_audio_when_the_service_ends_the_stream_mid_speech() -> None:
+    """Audio streamed through BidiAgent across a modelTimeoutException all arrives."""
+    import base64
+
+    from bidi_core import BidiAgent
+    from bidi_core.events import BidiAudioInputEvent, BidiConnectionStartEvent
+
+    chunks = [i.to_bytes(4, "little") + bytes(636) for i in range(60)]
+    async with serve() as fake:
+        agent = BidiAgent(NovaSonicModel(**fake.model_kwargs))
+        connections = 0
+        async with agent:
+            restarted = asyncio.Event()
+
+            async def watch() -> None:
+                nonlocal connections
+                async for event in agent.receive():
+                    if isinstance(event, BidiConnectionStartEvent):
+                        connections += 1
+                        if connections == 2:
+                            restarted.set()
+
+            watcher = asyncio.create_task(watch())
+            for i, pcm in enumerate(chunks):
+                if i == 20:
+                    await fake.inject_exception("modelTimeoutException", "Model has timed out.")
+                await agent.send(BidiAudioInputEvent(audio=pcm, sample_rate=16000))
+                await asyncio.sleep(0.002)
+            async with asyncio.timeout(20):
+                await restarted.wait()
+            await agent.send("done")  # a turn on the new stream, after the flushed audio
+            await asyncio.sleep(0.2)
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    received = {
+        base64.b64decode(next(iter(e["event"].values()))["content"])
+        for e in fake.received
+        if "audioInput" in e["event"]
+    }
+    assert agent.stats.restarts == 1
+    assert set(chunks) <= received

@@ -595,3 +595,116 @@ async def test_input_rate_8k_session(fake: FakeNovaServer, make_model: Factory) 
         e for e in fake.received if names([e]) == ["contentStart"] and body(e)["type"] == "AUDIO"
     )
     assert body(start)["audioInputConfiguration"]["sampleRateHertz"] == 8000
+
+
+def _tagged_chunks(count: int, rate: int = 16000) -> list[bytes]:
+    """20 ms chunks of near-silence, each carrying its number in the first samples."""
+    size = rate * 20 // 1000 * 2
+    return [i.to_bytes(4, "little") + bytes(size - 4) for i in range(count)]
+
+
+def _audio_received(fake: FakeNovaServer) -> list[bytes]:
+    """The audioInput chunks the fake's sessions took in (not those it dropped)."""
+    import base64
+
+    return [
+        base64.b64decode(body(e)["content"]) for e in fake.received if names([e]) == ["audioInput"]
+    ]
+
+
+async def _time_limit_mid_audio(
+    fake: FakeNovaServer, model: NovaSonicModel, chunks: list[bytes]
+) -> tuple[BidiModelTimeoutError, list[bytes]]:
+    """Stream *chunks*, with a modelTimeoutException after the first half.
+
+    Like BidiAgent, input whose send() raised the timeout is kept to be sent after
+    the restart; returns the timeout and that held input.
+    """
+    reader = Reader(model)
+    held: list[bytes] = []
+    half = len(chunks) // 2
+    for i, pcm in enumerate(chunks):
+        if i == half:
+            await fake.inject_exception("modelTimeoutException", "Model has timed out.")
+        try:
+            await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=16000))
+        except BidiModelTimeoutError:
+            held.append(pcm)
+        if i < half:
+            await asyncio.sleep(0.005)
+    with pytest.raises(BidiModelTimeoutError) as info:
+        await reader.until(lambda e: False)
+    await reader.aclose()
+    return info.value, held
+
+
+async def test_audio_in_flight_at_a_service_time_limit_is_replayed_on_the_restart(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
+    """Audio written after the service ended the stream reaches the restarted stream.
+
+    Bedrock drops what the client wrote after it sent modelTimeoutException; the
+    model keeps the last ``replay_ms`` of audio and sends it first on the stream
+    started with the timeout's ``restart_config``, so no chunk is lost.
+    """
+    chunks = _tagged_chunks(40)
+    model = make_model()
+    await model.start()
+    timeout, held = await _time_limit_mid_audio(fake, model, chunks)
+    first = set(_audio_received(fake))
+    assert not set(chunks[20:]) <= first  # the old stream dropped some: the test can fail
+    assert timeout.restart_config["replay_audio_ms"] > 0
+    await model.stop()
+    await model.start(**timeout.restart_config)
+    for pcm in held:
+        await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=16000))
+    await model.stop()
+    assert set(chunks) <= set(_audio_received(fake))
+    assert fake.protocol_errors == []
+    # Only audio from the last replay_ms (500 ms = 25 chunks) is sent twice.
+    assert len(_audio_received(fake)) - len(set(_audio_received(fake))) <= 25
+
+
+async def test_a_plain_start_after_a_time_limit_does_not_replay_old_audio(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
+    """Without the timeout's restart_config (or with replay_ms 0) nothing old is sent."""
+    chunks = _tagged_chunks(20)
+    for kwargs, config in (({}, False), ({"provider_config": {"audio": {"replay_ms": 0}}}, True)):
+        fake.received.clear()
+        model = make_model(**kwargs)
+        await model.start()
+        timeout, _ = await _time_limit_mid_audio(fake, model, chunks)
+        assert ("replay_audio_ms" in timeout.restart_config) is not config
+        await model.stop()
+        before = len(_audio_received(fake))
+        await model.start(**(timeout.restart_config if config else {}))
+        await model.stop()
+        assert len(_audio_received(fake)) == before
+
+
+async def test_input_for_a_stream_the_service_ended_raises_the_timeout_and_writes_nothing(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
+    """Once the reader saw the time limit, send() raises it (to buffer) without a write."""
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    await model.send(BidiTextInputEvent(text="[fault:time_limit]"))
+    with pytest.raises(BidiModelTimeoutError):
+        await reader.until(lambda e: False)
+    await reader.aclose()
+    stream = model._stream
+    assert stream is not None
+    body_ = stream.transport.request_body
+    assert body_.closed  # a writer blocked on a full buffer would have been released
+    with pytest.raises(BidiModelTimeoutError, match="timed out"):
+        await model.send(BidiAudioInputEvent(audio=bytes(640), sample_rate=16000))
+    await model.stop()
+
+
+@pytest.mark.parametrize("value", [-1, 5001, 1.5, True, "500"])
+def test_replay_ms_must_be_an_int_of_milliseconds(make_model: Factory, value: Any) -> None:
+    """A bad audio.replay_ms is refused with the accepted range."""
+    with pytest.raises(ConfigError, match=r"replay_ms must be an int from 0 .* 5000"):
+        make_model(provider_config={"audio": {"replay_ms": value}})

@@ -5,14 +5,20 @@ For every installed provider that ships a fake (``register(..., fake=...)``), in
 (one process each, so memory figures do not mix), it
 
 * talks to the fake through :class:`bidi_core.BidiAgent` for ``--minutes`` (default 10),
-* sends audio continuously (20 ms PCM chunks in real time, at the model's input rate)
-  and a numbered text turn ("ping N") every ``--text-every`` seconds,
+* sends audio continuously (20 ms chunks of near-silence in real time, at the model's
+  input rate, each numbered in its first four bytes) and a numbered text turn
+  ("ping N") every ``--text-every`` seconds,
 * forces a restart every ``--restart-every`` seconds (default 30) by injecting the
   provider's connection time limit, which the agent answers with a restart,
 
 and reports restarts, lost inputs (text turns the fake never received or the agent
-never saw answered; audio bytes sent but never received) and memory growth (RSS and
-tracemalloc) from the end of a warm-up to the end.
+never saw answered; audio chunks no connection of the fake took in, and chunks taken
+in twice, which a replay after a restart may cause) and memory growth from the end of
+a warm-up to the end: RSS, and tracemalloc growth split into the client's and the
+fake's (the fakes keep a record of every frame for tests; it runs in this process).
+
+A watchdog prints every task's stack and fails the soak when it stops making progress
+for ``--stall-after`` seconds; the parent kills a child that outlives its deadline.
 
     python tests/soak/run_soak.py --minutes 2
     python tests/soak/run_soak.py --provider openai_realtime --minutes 1 --json
@@ -28,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import tracemalloc
 from typing import Any
 
@@ -38,7 +45,7 @@ from bidi_core.events import (
     BidiConnectionRestartEvent,
     BidiTranscriptStreamEvent,
 )
-from bidi_core.testing import AssistantConfig, load_fake
+from bidi_core.testing import AssistantConfig, ScriptedAssistant, load_fake
 
 CHUNK_MS = 20
 
@@ -54,8 +61,48 @@ def _rss_kib() -> int:
     return 0
 
 
+async def _watchdog(
+    beat: list[Any], stall_after: float, stalled: list[str], main: asyncio.Task[Any] | None
+) -> None:
+    """Cancel *main* (after printing every task's stack) once it stops making progress."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(1.0)
+        if loop.time() - beat[0] <= stall_after:
+            continue
+        stalled.append(f"no progress for {stall_after:g} s while in {beat[1]}")
+        print(f"soak watchdog: {stalled[-1]}; task stacks:", file=sys.stderr)
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                print(f"--- {task!r}", file=sys.stderr)
+                task.print_stack(file=sys.stderr)
+        sys.stderr.flush()
+        if main is not None:
+            main.cancel()
+        beat[0] = loop.time() + 3600.0  # once; agent.stop() is bounded by its own timeout
+        return
+
+
+def _count_audio_chunks(chunk_size: int) -> list[int]:
+    """Record the number of every soak chunk any fake's assistant takes in."""
+    seen: list[int] = []
+    original = ScriptedAssistant.user_audio
+
+    def user_audio(self: ScriptedAssistant, pcm: bytes, sample_rate: int) -> None:
+        if len(pcm) == chunk_size:
+            seen.append(int.from_bytes(pcm[:4], "little"))
+        original(self, pcm, sample_rate)
+
+    ScriptedAssistant.user_audio = user_audio  # type: ignore[method-assign]
+    return seen
+
+
 async def soak(
-    name: str, minutes: float, restart_every: float, text_every: float
+    name: str,
+    minutes: float,
+    restart_every: float,
+    text_every: float,
+    stall_after: float = 60.0,
 ) -> dict[str, Any]:
     """Soak one provider; return its numbers."""
     registry = Registry()
@@ -65,7 +112,10 @@ async def soak(
     async with serve(assistant_config=AssistantConfig(seed=1)) as fake:
         model = registry.get_model(name, **fake.model_kwargs)
         rate = model.capabilities.input_sample_rates[0]  # type: ignore[attr-defined]
-        chunk = bytes(rate * CHUNK_MS // 1000 * 2)  # silence: no barge-in, just load
+        # Near-silence (no barge-in, just load), each chunk numbered in its first bytes.
+        size = rate * CHUNK_MS // 1000 * 2
+        chunks_seen = _count_audio_chunks(size)
+        chunks_sent = 0
         agent = BidiAgent(model, restart_timeout=30.0)
         sent_texts: list[str] = []
         answered: set[str] = set()
@@ -93,16 +143,22 @@ async def soak(
 
         reader = asyncio.create_task(read(), name="soak-reader")
         loop = asyncio.get_running_loop()
+        beat = [loop.time(), "start"]
+        stalled: list[str] = []
+        watchdog = asyncio.create_task(
+            _watchdog(beat, stall_after, stalled, asyncio.current_task()), name="soak-watchdog"
+        )
         began = loop.time()
         end = began + minutes * 60.0
         warm = began + min(30.0, minutes * 60.0 / 4)
         next_text = began + 1.0
         next_restart = began + restart_every
         base: tuple[int, Any] | None = None
-        tracemalloc.start(5)
+        tracemalloc.start(8)
         try:
             tick = began
             while loop.time() < end:
+                beat[0] = loop.time()
                 if reader.done():
                     errors.append(f"receive() ended: {reader.exception()!r}")
                     break
@@ -116,20 +172,34 @@ async def soak(
                     fake.received.clear()
                     text = f"ping {len(sent_texts) + 1}"
                     sent_texts.append(text)
+                    beat[1] = f"send({text!r})"
                     await agent.send(text)
                     next_text += text_every
                 if now >= next_restart and fake.assistants:
                     fake.assistants[-1].inject_fault("time_limit")
                     next_restart += restart_every
+                beat[1] = "send(audio)"
+                chunk = chunks_sent.to_bytes(4, "little") + bytes(size - 4)
                 await agent.send(BidiAudioInputEvent(audio=chunk, sample_rate=rate))
+                beat[1] = "sleep"
+                chunks_sent += 1
                 audio_sent += len(chunk)
                 tick += CHUNK_MS / 1000
                 await asyncio.sleep(max(0.0, tick - loop.time()))
+            beat[0], beat[1] = loop.time() + 3.0, "drain"
             await asyncio.sleep(3.0)  # let the last answers arrive
+        except asyncio.CancelledError:
+            if not stalled:
+                raise
+            errors.extend(stalled)
         finally:
+            beat[0], beat[1] = loop.time(), "agent.stop()"
             await agent.stop()
             with contextlib.suppress(BaseException):
                 await reader
+            watchdog.cancel()
+            with contextlib.suppress(BaseException):
+                await watchdog
         gc.collect()
         rss_end = _rss_kib()
         snap_end = tracemalloc.take_snapshot()
@@ -148,17 +218,19 @@ async def soak(
         )
     growth = []
     rss_start = 0
+    traced = fake_traced = 0
     if base is not None:
         rss_start = base[0]
-        stats = snap_end.compare_to(base[1], "lineno")
+        client_end, client_base = (_client_only(snap) for snap in (snap_end, base[1]))
+        stats = client_end.compare_to(client_base, "traceback")
         growth = [
-            f"{_where(s.traceback[0].filename)}:{s.traceback[0].lineno} +{s.size_diff // 1024} KiB"
+            f"+{s.size_diff // 1024} KiB at "
+            + " <- ".join(f"{_where(f.filename)}:{f.lineno}" for f in reversed(s.traceback))
             for s in stats[:5]
             if s.size_diff > 0
         ]
         traced = sum(s.size_diff for s in stats)
-    else:
-        traced = 0
+        fake_traced = sum(s.size_diff for s in snap_end.compare_to(base[1], "filename")) - traced
     return {
         "provider": name,
         "minutes": minutes,
@@ -168,15 +240,33 @@ async def soak(
         "texts_lost": sorted(set(sent_texts) - received, key=lambda t: int(t.split()[1])),
         "texts_unanswered": sorted(set(sent_texts) - answered, key=lambda t: int(t.split()[1])),
         "audio_sent_bytes": audio_sent,
-        "audio_lost_bytes": audio_sent - audio_received,
+        "audio_lost_bytes": max(0, audio_sent - audio_received),
+        "audio_chunks_sent": chunks_sent,
+        "audio_chunks_lost": len(set(range(chunks_sent)) - set(chunks_seen)),
+        "audio_chunks_replayed": len(chunks_seen) - len(set(chunks_seen)),
+        "audio_chunks_lost_at": _ranges(sorted(set(range(chunks_sent)) - set(chunks_seen)))[:10],
         "history_messages": len(agent.messages),
+        "texts_resent_by_agent": agent.stats.resent_inputs,
         "rss_start_kib": rss_start,
         "rss_end_kib": rss_end,
         "traced_growth_kib": traced // 1024,
+        "fake_traced_growth_kib": fake_traced // 1024,
         "top_growth": growth,
         "output_audio_dropped_chunks": dropped,
-        "errors": errors,
+        "errors": errors + [f"fake: {e}" for e in getattr(fake, "protocol_errors", [])][:5],
     }
+
+
+def _client_only(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:
+    """Drop what the fake (its records of every frame) and this script allocated."""
+    return snapshot.filter_traces(
+        [
+            tracemalloc.Filter(False, "*/testing/*", all_frames=True),
+            tracemalloc.Filter(False, "*/testing.py", all_frames=True),
+            tracemalloc.Filter(False, __file__, all_frames=True),
+            tracemalloc.Filter(False, tracemalloc.__file__),
+        ]
+    )
 
 
 def _where(filename: str) -> str:
@@ -185,21 +275,39 @@ def _where(filename: str) -> str:
 
 def _table(results: list[dict[str, Any]]) -> str:
     head = (
-        "| provider | min | restarts | texts sent | texts lost | unanswered | audio lost "
-        "| RSS start -> end (MiB) | traced growth (KiB) | history msgs |"
+        "| provider | min | restarts | texts sent | texts lost | unanswered "
+        "| audio chunks lost | audio chunks sent twice "
+        "| RSS start -> end (MiB) | client traced growth (KiB) | fake's (KiB) | history msgs |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 12]
     lines.extend(
         (
             f"| {r['provider']} | {r['minutes']:g} | {r['restarts']} | {r['texts_sent']} "
             f"| {len(r['texts_lost'])} | {len(r['texts_unanswered'])} "
-            f"| {r['audio_lost_bytes']} B of {r['audio_sent_bytes']} "
+            f"| {r['audio_chunks_lost']} of {r['audio_chunks_sent']} "
+            f"| {r['audio_chunks_replayed']} "
             f"| {r['rss_start_kib'] / 1024:.1f} -> {r['rss_end_kib'] / 1024:.1f} "
-            f"| {r['traced_growth_kib']} | {r['history_messages']} |"
+            f"| {r['traced_growth_kib']} | {r['fake_traced_growth_kib']} "
+            f"| {r['history_messages']} |"
         )
         for r in results
     )
     return "\n".join(lines)
+
+
+def _ranges(numbers: list[int]) -> list[str]:
+    """``[3, 4, 5, 9]`` -> ``["3-5", "9"]``."""
+    out: list[list[int]] = []
+    for n in numbers:
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return [f"{a}-{b}" if a != b else str(a) for a, b in out]
+
+
+def _failed(result: dict[str, Any]) -> bool:
+    return bool(result["texts_lost"] or result["audio_chunks_lost"] or result["errors"])
 
 
 def main() -> int:
@@ -210,13 +318,21 @@ def main() -> int:
     )
     parser.add_argument("--restart-every", type=float, default=30.0, help="seconds")
     parser.add_argument("--text-every", type=float, default=2.0, help="seconds")
+    parser.add_argument(
+        "--stall-after",
+        type=float,
+        default=60.0,
+        help="seconds without progress before the soak prints every task's stack and fails",
+    )
     parser.add_argument("--provider", help="soak only this registry name")
     parser.add_argument("--json", action="store_true", help="print one JSON result")
     args = parser.parse_args()
     if args.provider:
-        result = asyncio.run(soak(args.provider, args.minutes, args.restart_every, args.text_every))
+        result = asyncio.run(
+            soak(args.provider, args.minutes, args.restart_every, args.text_every, args.stall_after)
+        )
         print(json.dumps(result) if args.json else _table([result]))
-        return 0 if not (result["texts_lost"] or result["errors"]) else 1
+        return 0 if not _failed(result) else 1
     names = [m.name for m in Registry().list_models() if m.extra.get("fake")]
     procs = {
         name: subprocess.Popen(
@@ -232,6 +348,8 @@ def main() -> int:
                 str(args.restart_every),
                 "--text-every",
                 str(args.text_every),
+                "--stall-after",
+                str(args.stall_after),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -239,8 +357,15 @@ def main() -> int:
         for name in names
     }
     results = []
+    # A child that hangs past its own watchdog (a blocked event loop) is killed here.
+    deadline = time.monotonic() + args.minutes * 60.0 + args.stall_after + 120.0
     for name, proc in procs.items():
-        out, _ = proc.communicate()
+        try:
+            out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            print(f"{name}: the soak did not finish in time and was killed.", file=sys.stderr)
         try:
             results.append(json.loads(out.strip().splitlines()[-1]))
         except (ValueError, IndexError):
@@ -249,13 +374,14 @@ def main() -> int:
             )
     print(_table(results))
     for r in results:
-        if r["texts_lost"] or r["texts_unanswered"] or r["errors"]:
+        if _failed(r) or r["texts_unanswered"]:
             print(
                 f"{r['provider']}: lost {r['texts_lost'][:10]}, unanswered "
-                f"{r['texts_unanswered'][:10]}, errors {r['errors'][:3]}"
+                f"{r['texts_unanswered'][:10]}, audio chunks lost {r['audio_chunks_lost']}, "
+                f"errors {r['errors'][:3]}"
             )
         print(f"{r['provider']} top growth: {r['top_growth']}")
-    ok = all(not (r["texts_lost"] or r["errors"]) for r in results) and len(results) == len(names)
+    ok = not any(_failed(r) for r in results) and len(results) == len(names)
     return 0 if ok else 1
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
+import os
+import ssl
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlparse
@@ -148,6 +151,35 @@ def _check_transport(client_config: dict[str, Any], allow_insecure: bool) -> Non
             "provider_config['allow_insecure_transport']=True."
         )
         raise ConfigError(msg)
+
+
+@functools.cache
+def _default_tls(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """The TLS context google-genai would build for every client, built once.
+
+    Each ``genai.Client`` otherwise loads certifi's CA bundle into fresh contexts
+    for httpx and for the websocket (~0.8 MB per live session).
+    """
+    import certifi  # noqa: PLC0415 - google-genai's own dependency, needed only here
+
+    return ssl.create_default_context(cafile=cafile or certifi.where(), capath=capath)
+
+
+def _share_tls(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Give the client a process-wide default TLS context where the user set none."""
+    options = kwargs.get("http_options")
+    if kwargs.get("vertexai") or not isinstance(options, dict | None):
+        return kwargs  # Vertex may use a client certificate; HttpOptions objects stay as given
+    options = dict(options or {})
+    sync_args = dict(options.get("client_args") or {})
+    async_args = dict(options.get("async_client_args") or {})
+    shared = _default_tls(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    if not sync_args.get("verify") and not async_args.get("verify"):
+        sync_args["verify"] = shared  # the SDK uses it for both httpx clients
+    async_args.setdefault("ssl", shared)  # the websocket's (and aiohttp's) context
+    options["client_args"] = sync_args
+    options["async_client_args"] = async_args
+    return {**kwargs, "http_options": options}
 
 
 def _redacted(value: Any, secrets: list[str | None]) -> Any:
@@ -367,7 +399,7 @@ class GeminiLiveModel(BidiModelBase):
         kwargs.pop("open_timeout", None)  # ours, not google.genai.Client's
         if isinstance(kwargs.get("api_key"), str):
             kwargs["api_key"] = str.__str__(kwargs["api_key"])  # a plain str for the SDK
-        return kwargs
+        return _share_tls(kwargs)
 
     # ---------------------------------------------------------------- errors
 

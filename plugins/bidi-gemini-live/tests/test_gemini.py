@@ -703,3 +703,28 @@ async def test_api_key_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
         assert secret not in str(event.to_dict())
     ours = [r for r in caplog.records if r.name.startswith(("bidi", "google_genai"))]
     assert all(secret not in r.getMessage() for r in ours)
+
+
+def test_clients_share_one_default_tls_context_unless_the_user_sets_one() -> None:
+    """Each live session's client reuses one default TLS context (certifi is loaded once).
+
+    google-genai builds fresh contexts per client otherwise (~0.75 MB per session);
+    TLS settings the user passes, and Vertex AI (client certificates), are left alone.
+    """
+    import ssl
+
+    from bidi_gemini_live._model import _share_tls
+
+    first = _share_tls({"api_key": "k"})
+    second = _share_tls({"api_key": "k", "http_options": {"api_version": "v1beta"}})
+    ctx = first["http_options"]["client_args"]["verify"]
+    assert isinstance(ctx, ssl.SSLContext)
+    assert second["http_options"]["client_args"]["verify"] is ctx
+    assert second["http_options"]["async_client_args"]["ssl"] is ctx
+    assert second["http_options"]["api_version"] == "v1beta"
+    own = ssl.create_default_context()
+    mine = _share_tls({"http_options": {"async_client_args": {"ssl": own, "verify": own}}})
+    assert mine["http_options"]["async_client_args"] == {"ssl": own, "verify": own}
+    assert "verify" not in mine["http_options"]["client_args"]
+    vertex = {"vertexai": True, "project": "p", "location": "l"}
+    assert _share_tls(vertex) is vertex

@@ -61,6 +61,20 @@ def _rss_kib() -> int:
     return 0
 
 
+def _await_chain(task: asyncio.Task[Any]) -> str:
+    """Where a task waits: every coroutine frame down to the awaited future."""
+    steps = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is None:
+            steps.append(repr(awaited)[:160])
+            break
+        steps.append(f"{_where(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return " -> ".join(steps)
+
+
 async def _watchdog(
     beat: list[Any], stall_after: float, stalled: list[str], main: asyncio.Task[Any] | None
 ) -> None:
@@ -74,8 +88,7 @@ async def _watchdog(
         print(f"soak watchdog: {stalled[-1]}; task stacks:", file=sys.stderr)
         for task in asyncio.all_tasks():
             if task is not asyncio.current_task():
-                print(f"--- {task!r}", file=sys.stderr)
-                task.print_stack(file=sys.stderr)
+                print(f"--- {task.get_name()}: {_await_chain(task)}", file=sys.stderr)
         sys.stderr.flush()
         if main is not None:
             main.cancel()

@@ -81,6 +81,12 @@ _OPEN_TIMEOUT = 30.0
 _CLOSE_WAIT = 2.0
 #: Seconds audio is held for an ended stream whose reader has not seen the end yet.
 _HOLD_LIMIT_S = 5.0
+#: Seconds one input event may take to be taken by the stream before it counts as stalled.
+_WRITE_STALL_S = 10.0
+
+
+class _WriteStalled(Exception):  # noqa: N818 - internal control flow, not an error type
+    """The request body took no input for ``_WRITE_STALL_S`` (HTTP/2 flow control stuck)."""
 
 
 def _identity_secrets(resolver: SessionCredentialsResolver) -> list[str]:
@@ -190,7 +196,11 @@ class _Stream:
         chunk = InvokeModelWithBidirectionalStreamInputChunk(
             value=BidirectionalInputPayloadPart(bytes_=wire.encode_chunk(event))
         )
-        await self.duplex.input_stream.send(chunk)
+        try:
+            async with asyncio.timeout(_WRITE_STALL_S):
+                await self.duplex.input_stream.send(chunk)
+        except TimeoutError as exc:
+            raise _WriteStalled from exc
 
     async def abandon_input(self) -> None:
         """Close the request body at once: a writer blocked on a full buffer fails now."""
@@ -456,7 +466,7 @@ class NovaSonicModel(BidiModelBase):
             for pcm in replay:
                 await self._send_on(stream, BidiAudioInputEvent(audio=pcm, sample_rate=rate))
                 self._remember_audio(pcm)
-        except (OSError, SmithyError) as exc:
+        except (OSError, SmithyError, _WriteStalled) as exc:
             await stream.release()
             raise self._connect_error(exc) from exc
 
@@ -677,6 +687,15 @@ class NovaSonicModel(BidiModelBase):
                     if stream.service_ended and self._dead_stream(stream, attempt, None):
                         continue
                     await self._send_on(stream, event)
+            except _WriteStalled as exc:
+                msg = (
+                    f"Nova Sonic took no input for {_WRITE_STALL_S:g} s (the HTTP/2 stream "
+                    "stalled); restart the stream to continue."
+                )
+                await self._service_ended(stream, "timeout", msg)
+                error = self._timeout_error(msg)
+                self._fail(error)  # receive() raises it too: the agent restarts
+                raise error from exc
             except (OSError, SmithyError) as exc:
                 if stream.service_ended and self._dead_stream(stream, attempt, exc):
                     continue
@@ -770,7 +789,7 @@ class NovaSonicModel(BidiModelBase):
                 await stream.send(wire.session_end())
                 stream.session_ended = True
                 await stream.duplex.input_stream.close()
-        except (OSError, SmithyError) as exc:
+        except (OSError, SmithyError, _WriteStalled) as exc:
             logger.debug("Nova Sonic shutdown sequence cut short: %r", exc)
             return
         # Let the service finish the response stream so the reader ends by itself.

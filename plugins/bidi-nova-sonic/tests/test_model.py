@@ -708,3 +708,41 @@ def test_replay_ms_must_be_an_int_of_milliseconds(make_model: Factory, value: An
     """A bad audio.replay_ms is refused with the accepted range."""
     with pytest.raises(ConfigError, match=r"replay_ms must be an int from 0 .* 5000"):
         make_model(provider_config={"audio": {"replay_ms": value}})
+
+
+async def test_a_stalled_stream_becomes_a_restart_that_loses_no_audio(
+    fake: FakeNovaServer, make_model: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write the stream never takes (HTTP/2 flow control stuck) ends in a timeout, no hang.
+
+    send() and receive() raise BidiModelTimeoutError after the stall bound, so an agent
+    restarts; the audio written before the stall is sent again on the new stream.
+    """
+    import bidi_nova_sonic._model as nova
+
+    monkeypatch.setattr(nova, "_WRITE_STALL_S", 0.2)
+    chunks = _tagged_chunks(10)
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    for pcm in chunks[:5]:
+        await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=16000))
+    stream = model._stream
+    assert stream is not None
+
+    async def never(chunk: Any) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(stream.duplex.input_stream, "send", never)
+    with pytest.raises(BidiModelTimeoutError, match="took no input"):
+        await model.send(BidiAudioInputEvent(audio=chunks[5], sample_rate=16000))
+    with pytest.raises(BidiModelTimeoutError) as info:
+        await reader.until(lambda e: False)
+    await reader.aclose()
+    assert info.value.restart_config["replay_audio_ms"] == 100
+    await model.stop()
+    await model.start(**info.value.restart_config)
+    for pcm in chunks[5:]:
+        await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=16000))
+    await model.stop()
+    assert set(chunks) <= set(_audio_received(fake))

@@ -1,8 +1,9 @@
 """Soak test: a long BidiAgent conversation with forced restarts against each provider's fake.
 
 Not collected by pytest (no ``test_`` prefix) and not run in CI: ``nox -s soak`` runs it.
-For every installed provider that ships a fake (``register(..., fake=...)``), in parallel
-(one process each, so memory figures do not mix), it
+For every installed provider that ships a fake (``register(..., fake=...)``), in its own
+process (so memory figures do not mix; ``--jobs`` at once, by default one per two cores:
+a real-time talk with its fake in the same process needs most of a core), it
 
 * talks to the fake through :class:`bidi_core.BidiAgent` for ``--minutes`` (default 10),
 * sends audio continuously (20 ms chunks of near-silence in real time, at the model's
@@ -34,7 +35,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import tracemalloc
 from typing import Any
 
@@ -337,6 +337,12 @@ def main() -> int:
         default=60.0,
         help="seconds without progress before the soak prints every task's stack and fails",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=max(1, (os.cpu_count() or 1) // 2),
+        help="providers soaked at once (default: one per two cores, so none starves)",
+    )
     parser.add_argument("--provider", help="soak only this registry name")
     parser.add_argument("--json", action="store_true", help="print one JSON result")
     args = parser.parse_args()
@@ -347,34 +353,17 @@ def main() -> int:
         print(json.dumps(result) if args.json else _table([result]))
         return 0 if not _failed(result) else 1
     names = [m.name for m in Registry().list_models() if m.extra.get("fake")]
-    procs = {
-        name: subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--provider",
-                name,
-                "--json",
-                "--minutes",
-                str(args.minutes),
-                "--restart-every",
-                str(args.restart_every),
-                "--text-every",
-                str(args.text_every),
-                "--stall-after",
-                str(args.stall_after),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for name in names
-    }
-    results = []
-    # A child that hangs past its own watchdog (a blocked event loop) is killed here.
-    deadline = time.monotonic() + args.minutes * 60.0 + args.stall_after + 120.0
-    for name, proc in procs.items():
+
+    def launch(name: str) -> subprocess.Popen[str]:
+        command = [sys.executable, __file__, "--provider", name, "--json"]
+        command += ["--minutes", str(args.minutes), "--restart-every", str(args.restart_every)]
+        command += ["--text-every", str(args.text_every), "--stall-after", str(args.stall_after)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+    def collect(name: str, proc: subprocess.Popen[str]) -> None:
+        # A child that hangs past its own watchdog (a blocked event loop) is killed here.
         try:
-            out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            out, _ = proc.communicate(timeout=args.minutes * 60.0 + args.stall_after + 120.0)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
@@ -385,6 +374,12 @@ def main() -> int:
             print(
                 f"{name}: the soak failed (exit {proc.returncode}): {out[-500:]}", file=sys.stderr
             )
+
+    results: list[dict[str, Any]] = []
+    for first in range(0, len(names), args.jobs):
+        batch = {name: launch(name) for name in names[first : first + args.jobs]}
+        for name, proc in batch.items():
+            collect(name, proc)
     print(_table(results))
     for r in results:
         if _failed(r) or r["texts_unanswered"]:

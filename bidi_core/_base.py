@@ -47,6 +47,9 @@ __all__ = ["BidiModelBase", "ModelState", "cancel_and_wait"]
 
 logger = logging.getLogger("bidi_core")
 
+#: Replayed audio goes out in sends of at most this many milliseconds.
+REPLAY_PIECE_MS = 200
+
 
 class ModelState(enum.Enum):
     """Lifecycle states of a model connection."""
@@ -266,11 +269,22 @@ class BidiModelBase:
         while recent[0][0] < horizon:
             recent.popleft()
 
+    def _replay_pieces(self, replay: list[bytes]) -> list[bytes]:
+        """Join the kept chunks into few sends (each event costs the provider a frame)."""
+        limit = self.input_sample_rate() * 2 * REPLAY_PIECE_MS // 1000
+        pieces: list[bytes] = []
+        for pcm in replay:
+            if pieces and len(pieces[-1]) + len(pcm) <= limit:
+                pieces[-1] += pcm
+            else:
+                pieces.append(pcm)
+        return pieces
+
     async def _send_replay(self, replay: list[bytes]) -> None:
         if not replay:
             return
         rate = self.input_sample_rate()
-        for pcm in replay:
+        for pcm in self._replay_pieces(replay):
             await self._send(BidiAudioInputEvent(audio=pcm, sample_rate=rate))
             self._remember_audio(pcm)
         logger.debug("%s: sent %d audio chunks again", self.provider, len(replay))

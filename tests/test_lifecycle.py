@@ -384,7 +384,8 @@ async def test_audio_before_a_provider_side_end_is_sent_again_on_the_restart() -
     await model.stop()
     model.sent.clear()
     await model.start(**info.value.restart_config)
-    assert [e.audio for e in model.sent] == chunks[10:]  # first, in order
+    # First, in order, joined into sends of at most REPLAY_PIECE_MS (200 ms).
+    assert [e.audio for e in model.sent] == [b"".join(chunks[10:])]
     await model.stop()
     # A plain start() (no restart_config) sends nothing old.
     model._provider_ended()
@@ -404,3 +405,15 @@ async def test_audio_replay_can_be_turned_off() -> None:
     model._provider_ended()
     assert model._timeout_error("ended").restart_config == {}
     await model.stop()
+
+
+def test_replayed_audio_goes_out_in_few_sends_of_at_most_200_ms() -> None:
+    """Kept chunks are joined in order into sends of at most REPLAY_PIECE_MS."""
+    from bidi_core._base import REPLAY_PIECE_MS
+
+    model = Scripted()
+    size = model.input_sample_rate() * 2 * 20 // 1000
+    chunks = [bytes([i]) * size for i in range(25)]  # 500 ms
+    pieces = model._replay_pieces(chunks)
+    assert b"".join(pieces) == b"".join(chunks)
+    assert [len(p) // size for p in pieces] == [REPLAY_PIECE_MS // 20] * 2 + [5]

@@ -102,8 +102,10 @@ def _count_audio_chunks(chunk_size: int) -> list[int]:
     original = ScriptedAssistant.user_audio
 
     def user_audio(self: ScriptedAssistant, pcm: bytes, sample_rate: int) -> None:
-        if len(pcm) == chunk_size:
-            seen.append(int.from_bytes(pcm[:4], "little"))
+        if len(pcm) % chunk_size == 0:  # a replay joins whole chunks into one send
+            seen.extend(
+                int.from_bytes(pcm[i : i + 4], "little") for i in range(0, len(pcm), chunk_size)
+            )
         original(self, pcm, sample_rate)
 
     ScriptedAssistant.user_audio = user_audio  # type: ignore[method-assign]

@@ -463,7 +463,7 @@ class NovaSonicModel(BidiModelBase):
         """Send the audio the previous stream may have dropped, before any new input."""
         rate = self._settings.input_rate
         try:
-            for pcm in replay:
+            for pcm in self._replay_pieces(replay):
                 await self._send_on(stream, BidiAudioInputEvent(audio=pcm, sample_rate=rate))
                 self._remember_audio(pcm)
         except (OSError, SmithyError, _WriteStalled) as exc:

@@ -607,9 +607,11 @@ def _audio_received(fake: FakeNovaServer) -> list[bytes]:
     """The audioInput chunks the fake's sessions took in (not those it dropped)."""
     import base64
 
-    return [
+    pcm = [
         base64.b64decode(body(e)["content"]) for e in fake.received if names([e]) == ["audioInput"]
     ]
+    # A replay joins chunks into longer sends: split them back into 20 ms chunks.
+    return [p[i : i + 640] for p in pcm for i in range(0, len(p), 640)]
 
 
 async def _time_limit_mid_audio(

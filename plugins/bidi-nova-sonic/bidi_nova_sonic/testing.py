@@ -884,7 +884,9 @@ class FakeNovaServer:
                 try:
                     events = peer.conn.receive_data(data)
                 except h2.exceptions.ProtocolError as exc:
-                    self.protocol_errors.append(f"HTTP/2 protocol error: {exc}")
+                    if peer.conn.state_machine.state is not h2.connection.ConnectionState.CLOSED:
+                        self.protocol_errors.append(f"HTTP/2 protocol error: {exc}")
+                    # else: frames the client sent before it saw the connection close
                     break
                 for event in events:
                     await self._on_h2_event(peer, event)

@@ -33,6 +33,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 import subprocess
 import sys
 import tracemalloc
@@ -219,12 +220,14 @@ async def soak(
         rss_end = _rss_kib()
         snap_end = tracemalloc.take_snapshot()
         tracemalloc.stop()
-        received = {
+        # A fake may take several turns as one input (one response answers them all).
+        taken = " | ".join(
             value
             for assistant in fake.assistants
             for kind, value in assistant.inputs
             if kind == "text"
-        }
+        )
+        received = {text for text in sent_texts if re.search(rf"(?<!\S){text}(?!\S)", taken)}
         audio_received = sum(
             value
             for assistant in fake.assistants

@@ -634,18 +634,16 @@ class _FakeConnection:
         items = self.record.items
         new = items[self.consumed :]
         self.consumed = len(items)
-        trigger: dict[str, Any] | None = None
-        for item in reversed(new):
-            if item.get("type") == "function_call" or item.get("role") == "assistant":
-                break
-            if _user_text(item) is not None:
-                trigger = item
-                break
+        # Like the service, one response answers every user text added since the last
+        # response.create (a client adds several while a response is active).
+        asked = [item for item in new if _user_text(item) is not None]
+        trigger = asked[-1] if asked else None
         outputs = [i for i in new if i.get("type") == "function_call_output"]
         self.trigger_event_id = event.get("event_id")
         if not self.started:
             self.ensure_started([i for i in items if i is not trigger])
             outputs = []  # the new assistant knows no calls: they are history
+            asked = asked[-1:]  # the earlier ones are in the history it started with
         acted = False
         for output in outputs:
             call_id = str(output["call_id"])
@@ -658,7 +656,7 @@ class _FakeConnection:
             self.assistant.end_of_audio()
             acted = True
         if trigger is not None:
-            self.assistant.user_text(_user_text(trigger) or "")
+            self.assistant.user_text(" ".join(_user_text(i) or "" for i in asked))
             acted = True
         if not acted:
             await self._empty_response()

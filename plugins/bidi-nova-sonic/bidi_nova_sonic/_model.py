@@ -181,16 +181,23 @@ class _Stream:
         self.audio_content: str | None = None
         self.translator = wire.OutputTranslator(output_rate=output_rate)
         self.session_ended = False
-        # Set when the service sent a stream exception: Bedrock ends the stream after
-        # one, and awscrt may never complete a write to a stream reset under it.
-        self.service_ended = False
-        #: How the service ended it: a time limit, a recoverable error, or a failure.
+        #: How the service ended the stream (a time limit, a recoverable error, or a
+        #: failure), or None while it is live.
         self.ended_by: Literal["timeout", "recover", "failed"] | None = None
         self.end_message = ""
         #: Since when audio is held back because the HTTP/2 stream had already ended
         #: (awscrt knows before the reader has read the service's exception).
         self.unsent_since: float | None = None
         self.released = False
+
+    @property
+    def service_ended(self) -> bool:
+        """Whether the service ended the stream with an exception.
+
+        Bedrock ends the stream after one, and awscrt may never complete a write to a
+        stream reset under it: nothing is written into it any more.
+        """
+        return self.ended_by is not None
 
     async def send(self, event: wire.NovaEvent) -> None:
         chunk = InvokeModelWithBidirectionalStreamInputChunk(
@@ -474,7 +481,6 @@ class NovaSonicModel(BidiModelBase):
         self, stream: _Stream, how: Literal["timeout", "recover", "failed"], message: str = ""
     ) -> None:
         """The service ended *stream*: keep its last audio, stop every writer, end the turn."""
-        stream.service_ended = True
         stream.ended_by = how
         stream.end_message = message
         if how != "failed":

@@ -23,7 +23,7 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, ClassVar, Self
 
 from ._errors import (
@@ -130,6 +130,12 @@ class BidiModelBase:
             where it sees such an end (default 500 ms). The replay rides on the timeout's
             ``restart_config`` (``{"replay_audio_ms": n}``), so only a restart that
             passes it on (as ``BidiAgent`` does) sends it; a plain ``start()`` does not.
+        remembers_written_audio: False (the default): a chunk counts as sent when
+            ``_send()`` returns. A plugin whose transport queues input after that (so
+            the queue, not the network, holds the last chunks when the provider ends
+            the session) sets it True, calls :meth:`_remember_audio` when its
+            transport has written a chunk, and passes the chunks it never wrote to
+            :meth:`_provider_ended` as *unsent*.
     """
 
     provider: ClassVar[str] = "model"
@@ -137,6 +143,7 @@ class BidiModelBase:
     close_timeout: float = 5.0
     open_timeout: float | None = 30.0
     audio_replay_ms: int = 500
+    remembers_written_audio: ClassVar[bool] = False
 
     def __init__(self, *, model_id: str, config: dict[str, Any]) -> None:
         self.model_id = model_id
@@ -240,18 +247,22 @@ class BidiModelBase:
             config["replay_audio_ms"] = round(sum(map(len, self._replay)) / 2 / rate * 1000)
         return BidiModelTimeoutError(message, **config)
 
-    def _provider_ended(self, *, since: float | None = None) -> None:
+    def _provider_ended(self, *, since: float | None = None, unsent: Iterable[bytes] = ()) -> None:
         """The provider ended the connection: keep its last audio for the next one.
 
         Args:
             since: ``time.monotonic()`` when the connection was known to be over, if
                 earlier than now (audio sent after it counts as unsent, all of it).
+            unsent: Chunks the plugin's transport never wrote (oldest first), kept
+                whole after the recent ones, however old (see
+                :attr:`remembers_written_audio`).
         """
         if not self.audio_replay_ms:
             return
         horizon = (time.monotonic() if since is None else since) - self.audio_replay_ms / 1000
         # Seen from the reader and from a failed send: both add, neither drops.
         self._replay += [pcm for sent, pcm in self._recent_audio if sent >= horizon]
+        self._replay += unsent
         self._recent_audio.clear()
 
     def _take_replay(self) -> list[bytes]:
@@ -260,6 +271,8 @@ class BidiModelBase:
         return replay
 
     def _remember_audio(self, pcm: bytes) -> None:
+        """Count *pcm* as sent now (the base class calls it, or the plugin: see
+        :attr:`remembers_written_audio`)."""
         if not self.audio_replay_ms:
             return
         now = time.monotonic()
@@ -286,7 +299,8 @@ class BidiModelBase:
         rate = self.input_sample_rate()
         for pcm in self._replay_pieces(replay):
             await self._send(BidiAudioInputEvent(audio=pcm, sample_rate=rate))
-            self._remember_audio(pcm)
+            if not self.remembers_written_audio:
+                self._remember_audio(pcm)
         logger.debug("%s: sent %d audio chunks again", self.provider, len(replay))
 
     def _open_timeout_error(self) -> BidiConnectionError:
@@ -478,7 +492,8 @@ class BidiModelBase:
             if not event.audio:
                 return
             await self._send(event)
-            self._remember_audio(event.audio)
+            if not self.remembers_written_audio:
+                self._remember_audio(event.audio)
             return
         await self._send(event)
 

@@ -395,6 +395,37 @@ async def test_audio_before_a_provider_side_end_is_sent_again_on_the_restart() -
     await model.stop()
 
 
+async def test_a_plugin_that_remembers_written_audio_gets_its_unsent_chunks_replayed() -> None:
+    """remembers_written_audio: only chunks the plugin says were written count as sent.
+
+    What the plugin's transport never wrote is replayed whole, however old, after
+    the recent written audio, in order.
+    """
+
+    class Queued(Scripted):
+        remembers_written_audio = True
+
+    model = Queued()
+    rate = model.input_sample_rate()
+    chunks = [bytes([i]) * (rate * 20 // 1000 * 2) for i in range(6)]
+    await model.start()
+    for pcm in chunks:
+        await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=rate))
+    assert not model._recent_audio  # send() returning is not counted as written
+    for pcm in chunks[:3]:
+        model._remember_audio(pcm)  # the transport wrote these three
+    model._provider_ended(unsent=chunks[3:])
+    model._fail(model._timeout_error("the provider ended the session"))
+    with pytest.raises(BidiModelTimeoutError) as info:
+        await first_events(model, 99)
+    assert info.value.restart_config == {"replay_audio_ms": 120}
+    await model.stop()
+    model.sent.clear()
+    await model.start(**info.value.restart_config)
+    assert [e.audio for e in model.sent] == [b"".join(chunks)]
+    await model.stop()
+
+
 async def test_audio_replay_can_be_turned_off() -> None:
     """With audio_replay_ms = 0 a provider-side end keeps nothing and says so."""
     model = Scripted()

@@ -154,6 +154,8 @@ class _H2Peer:
         )
         self.sessions: dict[int, _Session] = {}
         self.window = asyncio.Event()
+        #: Received bytes per stream not acknowledged yet (FakeNovaServer.window_updates).
+        self.owed: dict[int, int] = {}
         self.closed = False
 
     async def flush(self) -> None:
@@ -164,6 +166,16 @@ class _H2Peer:
                 await self.writer.drain()
             except (ConnectionError, RuntimeError):
                 self.closed = True
+
+    def write_pending(self) -> None:
+        """Hand what h2 has to send to the socket without waiting for it to drain.
+
+        The reading loop must not wait on the socket: a client slow to read the
+        output would stop the server taking its input (a real service reads on).
+        """
+        data = self.conn.data_to_send()
+        if data and not self.closed:
+            self.writer.write(data)
 
     async def send_data(self, stream_id: int, data: bytes) -> bool:
         """Send *data* on *stream_id* within flow control; False if the stream is gone."""
@@ -266,8 +278,8 @@ class _Session:
         try:
             for outer in self.decoder.feed(data):
                 self._on_signed_frame(outer)
-                if self.ended:
-                    return
+                if self.ended and self.phase != "ended":
+                    return  # after sessionEnd only the signed empty frame is still due
         except es.EventStreamError as exc:
             self._fail(f"Undecodable request frame: {exc}")
         except _ProtocolError as exc:
@@ -551,6 +563,10 @@ class _Session:
     async def _send_exception(self, kind: str, message: str) -> None:
         if self.ended:
             return
+        # The service drops input from the moment it ends the session, not from when
+        # its exception has gone out.
+        self.ended = True
+        self.assistant.close()
         frame = es.encode_message(
             {
                 ":message-type": "exception",
@@ -560,8 +576,6 @@ class _Session:
             json.dumps({"message": message}).encode("utf-8"),
         )
         await self.peer.send_data(self.stream_id, frame)
-        self.ended = True
-        self.assistant.close()
         await self.peer.end_stream(self.stream_id, reset=not self.input_done)
 
     async def inject_exception(self, kind: str, message: str) -> None:
@@ -785,6 +799,7 @@ class FakeNovaServer:
         self.requests: list[RequestRecord] = []
         self.protocol_errors: list[str] = []
         self.session_ends = 0
+        self._window_updates = True
         self.tasks: set[asyncio.Task[Any]] = set()
         self.model_kwargs: dict[str, Any] = {}
         self._peers: set[_H2Peer] = set()
@@ -843,6 +858,29 @@ class FakeNovaServer:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
 
+    @property
+    def window_updates(self) -> bool:
+        """Whether received data is acknowledged (HTTP/2 ``WINDOW_UPDATE``); default True.
+
+        False makes the client's send window run dry, as when a busy service stops
+        taking input: the client's writes stall while its reads go on. True again
+        acknowledges everything owed at once.
+        """
+        return self._window_updates
+
+    @window_updates.setter
+    def window_updates(self, on: bool) -> None:
+        self._window_updates = on
+        if not on:
+            return
+        for peer in list(self._peers):
+            for stream_id, owed in list(peer.owed.items()):
+                gone = (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError)
+                with contextlib.suppress(*gone):
+                    peer.conn.acknowledge_received_data(owed, stream_id)
+            peer.owed.clear()
+            peer.write_pending()
+
     def drop_connections(self) -> None:
         """Drop every client connection abruptly."""
         for peer in list(self._peers):
@@ -890,7 +928,7 @@ class FakeNovaServer:
                     break
                 for event in events:
                     await self._on_h2_event(peer, event)
-                await peer.flush()
+                peer.write_pending()
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, OSError):
             pass
         except asyncio.CancelledError:
@@ -913,7 +951,11 @@ class FakeNovaServer:
             headers = {_text(k): _text(v) for k, v in event.headers or []}
             await self._on_request(peer, event.stream_id, headers)
         elif isinstance(event, h2.events.DataReceived):
-            conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            owed = peer.owed.pop(event.stream_id, 0) + event.flow_controlled_length
+            if self._window_updates:
+                conn.acknowledge_received_data(owed, event.stream_id)
+            else:
+                peer.owed[event.stream_id] = owed
             session = peer.sessions.get(event.stream_id)
             if session is not None and event.data:
                 session.feed(event.data)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -171,9 +173,19 @@ class _Stream:
         transport: NovaCRTHTTPClient,
         resolver: SessionCredentialsResolver,
         output_rate: int,
+        on_written: Callable[[bytes], None],
     ) -> None:
         self.client = client
         self.transport = transport
+        transport.on_take = self._taken
+        self.on_written = on_written
+        #: Per event handed to the publisher and not yet taken by awscrt's writer, in
+        #: order: its audio (b"" for other events).
+        self.in_flight: collections.deque[bytes] = collections.deque()
+        #: The audio of the events the writer took last (their write may not be done).
+        self.writing: list[bytes] = []
+        #: Audio held back because the HTTP/2 stream had already ended.
+        self.held: list[bytes] = []
         self.resolver = resolver
         self.duplex: Any = None
         self.receiver: Any = None
@@ -185,9 +197,9 @@ class _Stream:
         #: failure), or None while it is live.
         self.ended_by: Literal["timeout", "recover", "failed"] | None = None
         self.end_message = ""
-        #: Since when audio is held back because the HTTP/2 stream had already ended
-        #: (awscrt knows before the reader has read the service's exception).
-        self.unsent_since: float | None = None
+        #: Since when audio is held back (awscrt knows the stream ended before the
+        #: reader has read the service's exception).
+        self.held_since: float | None = None
         self.released = False
 
     @property
@@ -199,15 +211,35 @@ class _Stream:
         """
         return self.ended_by is not None
 
-    async def send(self, event: wire.NovaEvent) -> None:
+    async def send(self, event: wire.NovaEvent, *, audio: bytes = b"") -> None:
+        """Write one event; *audio* is the pcm it carries (told to ``on_written`` later)."""
         chunk = InvokeModelWithBidirectionalStreamInputChunk(
             value=BidirectionalInputPayloadPart(bytes_=wire.encode_chunk(event))
         )
+        self.in_flight.append(audio)
         try:
             async with asyncio.timeout(_WRITE_STALL_S):
                 await self.duplex.input_stream.send(chunk)
-        except TimeoutError as exc:
-            raise _WriteStalled from exc
+        except BaseException as exc:
+            # The publisher writes last, after everything that can fail: not queued.
+            self.in_flight.pop()
+            if isinstance(exc, TimeoutError):
+                raise _WriteStalled from exc
+            raise
+
+    def _taken(self, count: int) -> None:
+        """awscrt's writer took *count* more events, so the ones it took before are written."""
+        done = self.writing
+        queue = self.in_flight
+        self.writing = [queue.popleft() for _ in range(min(count, len(queue)))]
+        if self.ended_by is None and not self.released:
+            for pcm in done:
+                if pcm:
+                    self.on_written(pcm)
+
+    def unsent(self) -> list[bytes]:
+        """The audio no write of this stream completed for, oldest first."""
+        return [pcm for pcm in (*self.writing, *self.in_flight, *self.held) if pcm]
 
     async def abandon_input(self) -> None:
         """Close the request body at once: a writer blocked on a full buffer fails now."""
@@ -257,6 +289,8 @@ class NovaSonicModel(BidiModelBase):
     """
 
     provider: ClassVar[str] = "nova_sonic"
+    #: awscrt writes from the SDK's 16-event buffer: send() returning is not sent.
+    remembers_written_audio: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -363,6 +397,7 @@ class NovaSonicModel(BidiModelBase):
             transport=transport,
             resolver=resolver,
             output_rate=settings.output_rate,
+            on_written=self._remember_audio,
         )
         try:
             await self._open_stream(stream, messages)
@@ -472,7 +507,6 @@ class NovaSonicModel(BidiModelBase):
         try:
             for pcm in self._replay_pieces(replay):
                 await self._send_on(stream, BidiAudioInputEvent(audio=pcm, sample_rate=rate))
-                self._remember_audio(pcm)
         except (OSError, SmithyError, _WriteStalled) as exc:
             await stream.release()
             raise self._connect_error(exc) from exc
@@ -484,7 +518,7 @@ class NovaSonicModel(BidiModelBase):
         stream.ended_by = how
         stream.end_message = message
         if how != "failed":
-            self._provider_ended(since=stream.unsent_since)
+            self._provider_ended(since=stream.transport.finished_at, unsent=stream.unsent())
         if how == "recover":
             self._ready.clear()  # senders wait for the new stream
         await stream.abandon_input()
@@ -727,29 +761,32 @@ class NovaSonicModel(BidiModelBase):
         msg = "Cannot send to Nova Sonic: the service ended the stream."
         raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
 
-    def _hold(self, stream: _Stream) -> None:
+    def _hold(self, stream: _Stream, pcm: bytes) -> None:
         """Hold audio for a stream that already ended until the reader learns why."""
         now = time.monotonic()
-        if stream.unsent_since is None:
-            stream.unsent_since = now
-        elif now - stream.unsent_since > _HOLD_LIMIT_S:
+        if stream.held_since is None:
+            stream.held_since = now
+        elif now - stream.held_since > _HOLD_LIMIT_S:
             msg = (
                 f"The Nova Sonic stream ended {_HOLD_LIMIT_S:g} s ago and the service has "
                 "not said why; restart the model."
             )
             raise BidiConnectionError(msg, provider=self.provider, retryable=True)
+        stream.held.append(pcm)
 
     async def _send_on(self, stream: _Stream, event: BidiInputEvent | ToolResultEvent) -> None:
         prompt = stream.prompt_name
         if isinstance(event, BidiAudioInputEvent):
             if self.audio_replay_ms and stream.transport.stream_finished:
-                self._hold(stream)  # kept by the base class's recent audio
+                self._hold(stream, event.audio)
                 return
             if stream.audio_content is None:
                 name = str(uuid.uuid4())
                 await stream.send(wire.audio_content_start(prompt, name, self._settings.input_rate))
                 stream.audio_content = name
-            await stream.send(wire.audio_input(prompt, stream.audio_content, event.audio))
+            await stream.send(
+                wire.audio_input(prompt, stream.audio_content, event.audio), audio=event.audio
+            )
         elif isinstance(event, BidiTextInputEvent):
             for item in wire.text_content(
                 prompt, str(uuid.uuid4()), "USER", event.text, interactive=True

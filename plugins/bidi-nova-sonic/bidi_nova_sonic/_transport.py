@@ -13,6 +13,10 @@ Pitfalls handled here (see the plugin README):
   fails with ``AWS_ERROR_HTTP_STREAM_HAS_COMPLETED`` after the client closes its
   input. That error is expected and retrieved here (never "Task exception was never
   retrieved"); any other writer error is logged.
+* awscrt's body writer takes one chunk per round trip between its thread and the
+  event loop (which waits for the GIL when the loop is busy); every event the SDK has
+  queued by then goes out joined in one write (:class:`_BatchingBody`), and each take
+  is reported (``on_take``) so the model knows which audio has really left.
 * Credentials come from the boto3 session through :class:`SessionCredentialsResolver`,
   so no code path builds the SDK's default ``IdentityChain`` (which can probe the
   IMDS / container endpoints on 169.254.x).
@@ -24,6 +28,8 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from awscrt import io as crt_io  # type: ignore[import-untyped]
@@ -114,18 +120,36 @@ class NovaCRTHTTPClient(AWSCRTHTTPClient):
         self.crt_stream: Any = None
         #: The request body (``AsyncBytesProvider``) the event publisher writes into.
         self.request_body: Any = None
+        #: Called with the number of events each time awscrt's body writer takes the
+        #: next chunk (the previous chunk's write has completed by then).
+        self.on_take: Callable[[int], None] | None = None
+        #: ``time.monotonic()`` when awscrt saw the HTTP/2 stream end (either side).
+        self.finished_at: float | None = None
 
     async def send(self, request: Any, *, request_config: Any = None) -> AWSCRTHTTPResponse:
         """Send the request, remembering its body so a dead stream is never flushed into."""
         self.request_body = request.body
         return await super().send(request, request_config=request_config)
 
+    def _create_body_generator(self, body: Any) -> Any:
+        if hasattr(body, "__anext__"):
+            body = _BatchingBody(body, self)
+        return super()._create_body_generator(body)
+
     async def _await_response(self, stream: Any) -> AWSCRTHTTPResponse:
         self.crt_stream = stream
         writer = getattr(stream, "_writer", None)
         if writer is not None:
             writer.add_done_callback(_retrieve_writer_error)
+        for name in ("_completion_future", "_remote_completion_future"):
+            future = getattr(stream, name, None)
+            if future is not None:
+                future.add_done_callback(self._finished)  # runs on awscrt's thread
         return await super()._await_response(stream)
+
+    def _finished(self, _: Any) -> None:
+        if self.finished_at is None:
+            self.finished_at = time.monotonic()
 
     @property
     def stream_finished(self) -> bool:
@@ -172,6 +196,40 @@ class NovaCRTHTTPClient(AWSCRTHTTPClient):
 
     def __deepcopy__(self, memo: Any) -> NovaCRTHTTPClient:
         return self
+
+
+class _BatchingBody:
+    """The request body as awscrt's writer iterates it: all queued events in one write.
+
+    awscrt's writer takes one chunk per round trip between its thread and the event
+    loop, so with one event per chunk a busy loop lets the SDK's 16-event buffer fill
+    and input lag by seconds. Event-stream messages delimit themselves: every event
+    queued when the writer comes back goes out joined in one write. Each take is told
+    to the transport (``on_take``) with the number of events it took.
+    """
+
+    def __init__(self, body: Any, transport: NovaCRTHTTPClient) -> None:
+        self._body = body
+        self._transport = transport
+
+    def __aiter__(self) -> _BatchingBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk: bytes = await self._body.__anext__()
+        parts = [chunk]
+        # smithy's AsyncBytesProvider has no "take all": its deque, under its lock.
+        queued = getattr(self._body, "_data", None)
+        condition = getattr(self._body, "_data_condition", None)
+        if queued and condition is not None:
+            async with condition:
+                parts += queued
+                queued.clear()
+                condition.notify_all()  # writers waiting for room
+        on_take = self._transport.on_take
+        if on_take is not None:
+            on_take(len(parts))
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class SessionCredentialsResolver:

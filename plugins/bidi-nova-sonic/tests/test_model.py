@@ -667,6 +667,58 @@ async def test_audio_in_flight_at_a_service_time_limit_is_replayed_on_the_restar
     assert len(_audio_received(fake)) - len(set(_audio_received(fake))) <= 25
 
 
+async def test_audio_queued_behind_a_stalled_window_is_replayed_however_old(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
+    """Audio still queued in the SDK when the service ends the stream is not lost.
+
+    send() returns once the SDK has buffered an event; while the service takes no
+    input (a dry HTTP/2 window) events wait there for longer than ``replay_ms``. They
+    never left, so they are replayed whole, however old, not only the last 500 ms of
+    what send() accepted.
+    """
+    chunks = _tagged_chunks(150)
+    model = make_model()
+    await model.start()
+    reader = Reader(model)
+    fake.window_updates = False
+    held: list[bytes] = []
+    accepted = 0
+
+    async def stream_audio() -> None:
+        nonlocal accepted
+        for pcm in chunks:
+            if held:  # after the timeout, as BidiAgent does: kept for the restart
+                held.append(pcm)
+                continue
+            try:
+                await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=16000))
+                accepted += 1
+            except BidiModelTimeoutError:
+                held.append(pcm)
+
+    sender = asyncio.create_task(stream_audio())
+    before = -1
+    while accepted != before:  # until send() blocks: the window and the SDK buffer are full
+        before = accepted
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(0.6)  # the queued events are now older than replay_ms
+    await fake.inject_exception("modelTimeoutException", "Model has timed out.")
+    await sender
+    with pytest.raises(BidiModelTimeoutError) as info:
+        await reader.until(lambda e: False)
+    await reader.aclose()
+    fake.window_updates = True
+    assert set(chunks[:accepted]) - set(_audio_received(fake)), "send() accepted, never sent"
+    await model.stop()
+    await model.start(**info.value.restart_config)
+    for pcm in held:
+        await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=16000))
+    await model.stop()
+    assert set(chunks) <= set(_audio_received(fake))
+    assert fake.protocol_errors == []
+
+
 async def test_a_plain_start_after_a_time_limit_does_not_replay_old_audio(
     fake: FakeNovaServer, make_model: Factory
 ) -> None:

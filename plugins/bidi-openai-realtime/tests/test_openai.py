@@ -230,6 +230,31 @@ async def test_history_is_replayed_as_items(fake: OpenAIRealtimeFake) -> None:
     assert fake.assistants[0].history[0] == history[0]
 
 
+async def test_the_fake_answers_every_user_text_after_the_replayed_answers(
+    fake: OpenAIRealtimeFake,
+) -> None:
+    """On a fresh connection, the user texts after the last assistant message are asked.
+
+    A restarted connection gets the history and then the turns still to answer; a
+    turn the old connection never answered is at the end of that history, and the
+    service's first response answers it along with the new one.
+    """
+    model = make(fake)
+    history = [
+        {"role": "user", "content": [{"text": "first"}]},
+        {"role": "assistant", "content": [{"text": "Noted."}]},
+        {"role": "user", "content": [{"text": "second"}]},
+    ]
+    await model.start(messages=history)  # type: ignore[arg-type]
+    reader = Reader(model)
+    await model.send(BidiTextInputEvent(text="third"))
+    answer = final(await reader.turn())
+    await model.stop()
+    assert answer == ["You said: second third."]
+    assert fake.assistants[0].inputs == [("text", "second third")]
+    assert fake.assistants[0].history == history[:2]
+
+
 @pytest.mark.parametrize("results_early", [False, True], ids=["after_done", "before_done"])
 async def test_several_tool_calls_one_response_create(
     fake: OpenAIRealtimeFake, results_early: bool

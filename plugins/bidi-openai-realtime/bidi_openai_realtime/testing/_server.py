@@ -238,6 +238,10 @@ def _user_text(item: Mapping[str, Any]) -> str | None:
     return "\n".join(texts) if texts else None
 
 
+def _is_assistant_message(item: Mapping[str, Any]) -> bool:
+    return item.get("type") == "message" and item.get("role") == "assistant"
+
+
 def _result_from_output(call_id: str, output: str) -> ToolResult:
     if output.startswith("Error"):
         text = output.removeprefix("Error").removeprefix(":").strip()
@@ -641,9 +645,15 @@ class _FakeConnection:
         outputs = [i for i in new if i.get("type") == "function_call_output"]
         self.trigger_event_id = event.get("event_id")
         if not self.started:
-            self.ensure_started([i for i in items if i is not trigger])
+            # A fresh connection gets the history replayed (user and assistant messages
+            # in turn) and then the turns still to answer: the user texts after the
+            # last assistant message. The rest is the history the assistant starts with.
+            if trigger is not None:
+                answered = [n for n, i in enumerate(items) if _is_assistant_message(i)]
+                tail = items[answered[-1] + 1 :] if answered else items
+                asked = [i for i in tail if _user_text(i) is not None] or [trigger]
+            self.ensure_started([i for i in items if not any(i is a for a in asked)])
             outputs = []  # the new assistant knows no calls: they are history
-            asked = asked[-1:]  # the earlier ones are in the history it started with
         acted = False
         for output in outputs:
             call_id = str(output["call_id"])

@@ -133,10 +133,13 @@ def path_bench(
 # ------------------------------------------------------------------------- scale
 
 
-def scale_bench(
-    providers: list[str], python: str, seconds: float, start: int, cap: int
+def scale_bench(  # noqa: PLR0917 - one call site, every argument a CLI option
+    providers: list[str], python: str, seconds: float, start: int, cap: int, impl: str = "bidi"
 ) -> dict[str, dict[str, Any]]:
-    """Largest session count with p99 lateness < 20 ms and nothing lost, per provider."""
+    """Largest session count with p99 lateness < 20 ms and nothing lost, per provider.
+
+    *impl* ``"floor"`` runs the bare wire clients instead: the bound of the row.
+    """
     out: dict[str, dict[str, Any]] = {}
     for provider in providers:
         trials: list[dict[str, Any]] = []
@@ -146,7 +149,7 @@ def scale_bench(
                 spec = {
                     "bench": "scale",
                     "provider": provider,
-                    "impl": "bidi",
+                    "impl": impl,
                     "info": info,
                     "n": n,
                     "seconds": seconds,
@@ -394,6 +397,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-seconds", type=float, default=8.0)
     parser.add_argument("--scale-start", type=int, default=50)
     parser.add_argument("--scale-cap", type=int, default=800)
+    parser.add_argument(
+        "--scale-impl",
+        choices=("bidi", "floor"),
+        default="bidi",
+        help="whose sessions the scale row counts (floor: the bare wire clients)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repeats, short trials")
     parser.add_argument("--out", default=str(HERE / "results.md"))
     args = parser.parse_args(argv)
@@ -421,7 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         results["restart"] = restart_bench(providers, sys.executable, restarts=20)
     if "scale" in rows:
         results["scale"] = scale_bench(
-            providers, sys.executable, args.scale_seconds, args.scale_start, args.scale_cap
+            providers,
+            sys.executable,
+            args.scale_seconds,
+            args.scale_start,
+            args.scale_cap,
+            args.scale_impl,
         )
     meta = {
         "when": time.strftime("%Y-%m-%d"),
@@ -430,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "strands": _strands_version(args.strands_python),
         "repeats": args.repeats,
+        "scale_impl": args.scale_impl,
     }
     text = report(results, meta)
     Path(args.out).write_text(text + "\n", encoding="utf-8")

@@ -8,7 +8,15 @@ from typing import Any
 import bidi_core
 from bidi_core import BidiModel, ModelCapabilities
 
-__all__ = ["CAPABILITIES", "DEFAULT_MODEL_ID", "bidi_register_models", "credentials_configured"]
+__all__ = [
+    "API_KEY_ENVS",
+    "CAPABILITIES",
+    "DEFAULT_MODEL_ID",
+    "ENV_VARS",
+    "bidi_register_models",
+    "credentials_configured",
+    "uses_vertex",
+]
 
 #: The default Gemini Live model.
 DEFAULT_MODEL_ID = "gemini-2.5-flash-native-audio-preview-09-2025"
@@ -29,16 +37,41 @@ CAPABILITIES = ModelCapabilities(
 )
 
 
+#: The environment variables holding a Gemini API key, in the order google-genai reads them.
+API_KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+#: Every environment variable that decides the credentials (``bidi models`` shows them).
+ENV_VARS = (
+    *API_KEY_ENVS,
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+)
+
+
+def uses_vertex(vertexai: Any = None) -> bool:
+    """Whether the client talks to Vertex AI: ``client_config['vertexai']``, else the env.
+
+    google-genai reads ``GOOGLE_GENAI_USE_ENTERPRISE`` first, then
+    ``GOOGLE_GENAI_USE_VERTEXAI`` (``true``/``1``).
+    """
+    if vertexai is not None:
+        return bool(vertexai)
+    for name in ("GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_USE_VERTEXAI"):
+        value = os.environ.get(name)
+        if value is not None:
+            return value.strip().lower() in ("true", "1")
+    return False
+
+
 def credentials_configured() -> bool:
     """Return whether Gemini credentials are configured (environment variables only, no I/O).
 
     True when ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` is set, or when Vertex AI is
     selected (``GOOGLE_GENAI_USE_VERTEXAI``) with ``GOOGLE_CLOUD_PROJECT``.
     """
-    if os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY"):
+    if any(os.environ.get(name) for name in API_KEY_ENVS):
         return True
-    vertex = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").strip().lower()
-    return vertex in ("1", "true", "yes") and bool(os.environ.get("GOOGLE_CLOUD_PROJECT"))
+    return uses_vertex() and bool(os.environ.get("GOOGLE_CLOUD_PROJECT"))
 
 
 def _create(**config: Any) -> BidiModel:
@@ -56,5 +89,7 @@ def bidi_register_models(register: bidi_core.RegisterModel) -> None:
         capabilities=CAPABILITIES,
         summary="Google Gemini Live API (BidiGenerateContent) through google-genai.",
         credentials=credentials_configured,
+        env_vars=ENV_VARS,
+        check="bidi_gemini_live._check:check_info",
         fake="bidi_gemini_live.testing:serve",
     )

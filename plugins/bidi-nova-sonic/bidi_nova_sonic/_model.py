@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 import boto3
+import botocore.exceptions
 from aws_sdk_bedrock_runtime.client import (  # type: ignore[import-untyped]
     AsyncBedrockRuntimeClient,
 )
@@ -35,9 +36,11 @@ from aws_sdk_bedrock_runtime.models import (  # type: ignore[import-untyped]
 from smithy_core.exceptions import CallError, SmithyError
 
 from bidi_core import (
+    AuthenticationError,
     BidiConnectionError,
     BidiModelBase,
     ConfigError,
+    MissingCredentialsError,
     ProviderError,
     ProviderProtocolError,
     UnsupportedInputError,
@@ -56,7 +59,15 @@ from bidi_core.events import (
 from bidi_core.types import Message, Messages, ToolSpec
 
 from . import _wire as wire
-from ._settings import DEFAULT_MODEL_ID, NovaSettings, capabilities_for, parse_settings
+from ._settings import (
+    CREDENTIAL_ENVS,
+    DEFAULT_MODEL_ID,
+    REGION_ENVS,
+    NovaSettings,
+    capabilities_for,
+    parse_settings,
+    resolve_target,
+)
 from ._transport import (
     NoCredentialsError,
     NovaCRTHTTPClient,
@@ -270,6 +281,39 @@ def _exception_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _missing_credentials(problem: str) -> MissingCredentialsError:
+    msg = (
+        f"{problem} Nova Sonic signs with boto3's credential chain: set AWS_ACCESS_KEY_ID "
+        "and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), or "
+        "AWS_PROFILE for a profile in ~/.aws/config (run aws sso login for SSO), or pass "
+        "client_config={'boto_session': boto3.Session(...)}; set AWS_REGION too."
+    )
+    return MissingCredentialsError(
+        msg, env_vars=(*CREDENTIAL_ENVS, *REGION_ENVS), config_keys=("client_config.boto_session",)
+    )
+
+
+#: Bedrock's errors for credentials it rejects, and what to check for each.
+_AUTH_ERRORS = {
+    "UnrecognizedClientException": (
+        "AWS does not know the access key id: check AWS_ACCESS_KEY_ID (or your profile)"
+    ),
+    "InvalidSignatureException": (
+        "the request signature does not match: check AWS_SECRET_ACCESS_KEY (or your profile)"
+    ),
+    "IncompleteSignatureException": "the request signature is incomplete: check your credentials",
+    "ExpiredTokenException": (
+        "the session token has expired: refresh your credentials (aws sso login, or new "
+        "temporary keys in AWS_SESSION_TOKEN)"
+    ),
+    "AccessDeniedException": (
+        "these credentials may not invoke the model: grant "
+        "bedrock:InvokeModelWithBidirectionalStream and enable access to the model in the "
+        "Bedrock console (in this region)"
+    ),
+}
+
+
 class NovaSonicModel(BidiModelBase):
     """Amazon Nova Sonic (v1 and Nova 2 Sonic) through ``aws_sdk_bedrock_runtime``.
 
@@ -361,28 +405,46 @@ class NovaSonicModel(BidiModelBase):
 
     def _boto_session(self) -> Any:
         if self._session is None:
-            self._session = boto3.Session(region_name=self._settings.region)
+            try:
+                self._session = boto3.Session(region_name=self._settings.region)
+            except botocore.exceptions.BotoCoreError as exc:  # e.g. AWS_PROFILE not found
+                problem = f"{exc}."
+                raise _missing_credentials(problem) from exc
         return self._session
+
+    async def _prime(self, resolver: SessionCredentialsResolver) -> None:
+        """Resolve the credentials before the stream opens.
+
+        The SDK resolves them inside a task of its own and, when that fails, never
+        hands the failure back: the open waited for ``open_timeout`` and blamed the
+        network. Resolved here, the identity is cached for the SDK's request.
+        """
+        try:
+            await resolver.resolve()
+        except NoCredentialsError as exc:
+            problem = "No AWS credentials were found."
+            raise _missing_credentials(problem) from exc
+        except botocore.exceptions.BotoCoreError as exc:  # SSO expired, bad profile, ...
+            msg = f"The AWS credentials could not be loaded ({type(exc).__name__}: {exc})."
+            raise _missing_credentials(msg) from exc
 
     async def _connect(self, messages: Messages) -> _Stream:
         settings = self._settings
         session = self._boto_session()
-        region = settings.region or getattr(session, "region_name", None)
-        if not region:
-            msg = (
-                "No AWS region for Nova Sonic: pass client_config={'region': 'us-east-1'} "
-                "or a boto3.Session(region_name=...), or set AWS_REGION."
-            )
-            raise ConfigError(msg)
-        endpoint = settings.endpoint_uri or f"https://bedrock-runtime.{region}.amazonaws.com"
-        transport = NovaCRTHTTPClient(settings.ca_bundle)
+        target = resolve_target(settings, getattr(session, "region_name", None))
         resolver = SessionCredentialsResolver(session)
         self._resolvers.append(resolver)
         _watch(resolver, True)
         try:
+            await self._prime(resolver)
+        except BaseException:
+            _watch(resolver, False)
+            raise
+        transport = NovaCRTHTTPClient(target.ca_bundle)
+        try:
             config = await AsyncBedrockRuntimeConfig.resolve(
-                endpoint_uri=endpoint,
-                region=region,
+                endpoint_uri=target.endpoint,
+                region=target.region,
                 aws_credentials_identity_resolver=resolver,
                 transport=transport,
             )
@@ -469,6 +531,14 @@ class NovaSonicModel(BidiModelBase):
 
     def _connect_error(self, exc: BaseException) -> ProviderError:
         cause = exc.__cause__ if isinstance(exc, OSError) and exc.__cause__ else exc
+        said = str(getattr(cause, "message", "") or cause)
+        kind = next((k for k in _AUTH_ERRORS if k in said or k == _exception_name(cause)), None)
+        if kind is not None:
+            msg = (
+                f"Bedrock rejected the AWS credentials for Nova Sonic ({kind}): "
+                f"{_AUTH_ERRORS[kind]}."
+            )
+            return AuthenticationError(msg, provider=self.provider, code=kind)
         code = _exception_name(cause) if isinstance(cause, CallError) else None
         retryable = not isinstance(cause, CallError) or bool(
             getattr(cause, "is_retry_safe", False) or isinstance(cause, _BACKOFF)

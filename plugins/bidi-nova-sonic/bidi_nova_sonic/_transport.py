@@ -281,6 +281,10 @@ class SessionCredentialsResolver:
                 self.resolved_access_keys.append(self._identity.access_key_id)
             return self._identity
 
+    async def resolve(self) -> None:
+        """Resolve the identity now (raises what the session raises), cached for the SDK."""
+        await self.get_identity(properties=AWSIdentityProperties())
+
     async def invalidate(self) -> None:
         """Forget the identity so the next resolution asks the session again."""
         async with self._lock:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from .._config import deep_merge
-from .._errors import BidiError, ConfigError, ToolError
+from .._errors import ConfigError, ToolError
 from .._registry import Registry, default_registry
 from ..agent import AgentStats, BidiAgent
 from ..io._protocol import BidiInput, BidiOutput
@@ -174,12 +174,6 @@ async def chat(
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    """Entry point of ``bidi chat``."""
-    try:
-        asyncio.run(chat(args))
-    except KeyboardInterrupt:
-        return 130
-    except BidiError as exc:
-        sys.stderr.write(f"bidi chat: {exc}\n")
-        return 1
+    """Entry point of ``bidi chat`` (errors become one line in :func:`bidi_core.cli.main`)."""
+    asyncio.run(chat(args))
     return 0

@@ -159,9 +159,11 @@ async def demo(
     out_dir: Path, *, realtime: bool = False, stream: TextIO | None = None
 ) -> AgentStats:
     """Run the demo conversation; returns its stats (WAVs are written to *out_dir*)."""
-    from ..io import TextOutput, WavFileOutput  # noqa: PLC0415
+    from ..io import Resampler, TextOutput, WavFileOutput  # noqa: PLC0415
 
     out = stream or sys.stdout
+    # The question is a 48 kHz WAV resampled for the model: fail before anything starts.
+    Resampler(_WAV_RATE, 16000, channels=2)
     question = write_question_wav(out_dir / "question.wav")
     reply = out_dir / "reply.wav"
     out.write(

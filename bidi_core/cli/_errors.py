@@ -7,6 +7,7 @@ messages are rewritten into that form. ``bidi --debug COMMAND`` shows the traceb
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -81,6 +82,10 @@ def run_command(
         return run()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`bidi models | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as exc:  # every failure of a command becomes one line
         if debug:
             raise

@@ -686,7 +686,8 @@ class _FakeConnection:
         trigger = asked[-1] if asked else None
         outputs = [i for i in new if i.get("type") == "function_call_output"]
         self.trigger_event_id = event.get("event_id")
-        if not self.started:
+        fresh = not self.started
+        if fresh:
             # A fresh connection gets the history replayed (user and assistant messages
             # in turn) and then the turns still to answer: the user texts after the
             # last assistant message. The rest is the history the assistant starts with.
@@ -708,7 +709,13 @@ class _FakeConnection:
             self.assistant.end_of_audio()
             acted = True
         if trigger is not None:
-            self.assistant.user_text(" ".join(_user_text(i) or "" for i in asked))
+            texts = [_user_text(i) or "" for i in asked]
+            if fresh:
+                # The texts before the trigger are replayed history: their directives
+                # fired on an older connection (a time limit there must not end every
+                # new connection); only the text that arrived now may carry one.
+                texts = [sa.without_faults(t) for t in texts[:-1]] + texts[-1:]
+            self.assistant.user_text(" ".join(t for t in texts if t))
             acted = True
         if not acted:
             await self._empty_response()

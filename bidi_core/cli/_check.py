@@ -272,6 +272,10 @@ class _Doctor:
         self.emit("session", "ok", f"opened and closed a session ({took:.2f} s to open).")
 
 
+def _model_id(model: object) -> str:
+    return str(getattr(model, "model_id", "?"))
+
+
 def _plugin_says(info: ModelInfo) -> bool | None:
     from ._models import credentials_found  # noqa: PLC0415
 
@@ -313,11 +317,11 @@ async def check(
     try:
         facts = await doctor.credentials(info, model)
     except MissingCredentialsError as exc:  # e.g. no region: it names what to set
-        doctor.emit("config", "ok", f"{name} ({origin}), model {model.model_id}")
+        doctor.emit("config", "ok", f"{name} ({origin}), model {_model_id(model)}")
         doctor.emit("credentials", "FAIL", one_line(exc))
         return doctor.steps
     except TimeoutError:
-        doctor.emit("config", "ok", f"{name} ({origin}), model {model.model_id}")
+        doctor.emit("config", "ok", f"{name} ({origin}), model {_model_id(model)}")
         doctor.emit(
             "credentials",
             "FAIL",
@@ -330,7 +334,7 @@ async def check(
         return doctor.steps
     assert facts is not None
     extra = f"; {', '.join(facts.details)}" if facts.details else ""
-    doctor.emit("config", "ok", f"{name} ({origin}), model {model.model_id}{extra}")
+    doctor.emit("config", "ok", f"{name} ({origin}), model {_model_id(model)}{extra}")
     creds = facts.credentials
     if creds.found:
         doctor.emit("credentials", "ok", f"from {creds.source}" if creds.source else "found")

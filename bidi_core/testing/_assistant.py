@@ -74,23 +74,16 @@ __all__ = [
 
 FaultKind: TypeAlias = Literal["error", "disconnect", "malformed", "time_limit"]
 _FAULT_RE = re.compile(r"\[fault:(error|disconnect|malformed|time_limit)\]")
-#: Text that already ends a sentence gets no second full stop ("... in Paris?", not "?.").
 _SENTENCE_END = (".", "!", "?", "\u2026")
 
 
 def without_faults(text: str) -> str:
-    """*text* without its ``[fault:...]`` directives.
-
-    A directive fires when its text arrives as input. A fake that answers history
-    along with new input (OpenAI's first response on a fresh connection answers the
-    user texts after the last replayed answer) strips them from the history part:
-    a time limit the old connection already hit must not end every new one.
-    """
+    """*text* without its ``[fault:...]`` directives (for replayed history: they fired once)."""
     return " ".join(_FAULT_RE.sub(" ", text).split())
 
 
 def _sentence(text: str) -> str:
-    """*text* ending with one full stop, unless it already ends a sentence."""
+    """*text* ending with one full stop, unless it already ends a sentence (no "?.")."""
     text = text.rstrip()
     return text if text.endswith(_SENTENCE_END) else text + "."
 
@@ -554,11 +547,8 @@ class ScriptedAssistant:
             self._call_tools(called, text)
             return
         if "recall" in lowered:
-            answer = (
-                _sentence(f"Earlier you said: {previous}")
-                if previous
-                else "You have not said anything."
-            )
+            said = _sentence(f"Earlier you said: {previous}") if previous else None
+            answer = said or "You have not said anything."
             self._speak_response(answer, input_text=text, audio_ms=audio_ms)
         elif "story" in lowered:
             repeats = max(1, int(self.config.story_seconds / (len(_STORY) * 0.04)) + 1)

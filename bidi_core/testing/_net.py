@@ -109,7 +109,7 @@ def resolve_to_loopback(hosts: Mapping[str, int]) -> Iterator[None]:
         msg = f"{name!r} is not resolvable in this test (only {sorted(mapped)} and loopback)"
         raise socket.gaierror(socket.EAI_NONAME, msg)
 
-    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+    socket.getaddrinfo = getaddrinfo
     try:
         yield
     finally:

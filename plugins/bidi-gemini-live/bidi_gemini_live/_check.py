@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from bidi_core import BidiModel
 from bidi_core.diagnostics import CheckInfo, Credentials, Endpoint
 
-from ._hooks import API_KEY_ENVS, uses_vertex
+from ._credentials import API_KEY_ENVS, uses_vertex
 
 __all__ = ["check_info"]
 

@@ -8,15 +8,9 @@ from typing import Any
 import bidi_core
 from bidi_core import BidiModel, ModelCapabilities
 
-__all__ = [
-    "API_KEY_ENVS",
-    "CAPABILITIES",
-    "DEFAULT_MODEL_ID",
-    "ENV_VARS",
-    "bidi_register_models",
-    "credentials_configured",
-    "uses_vertex",
-]
+from ._credentials import API_KEY_ENVS, ENV_VARS, uses_vertex
+
+__all__ = ["CAPABILITIES", "DEFAULT_MODEL_ID", "bidi_register_models", "credentials_configured"]
 
 #: The default Gemini Live model.
 DEFAULT_MODEL_ID = "gemini-2.5-flash-native-audio-preview-09-2025"
@@ -35,32 +29,6 @@ CAPABILITIES = ModelCapabilities(
     resamples_input=True,
     image_mime_types=("image/jpeg", "image/png"),
 )
-
-
-#: The environment variables holding a Gemini API key, in the order google-genai reads them.
-API_KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
-#: Every environment variable that decides the credentials (``bidi models`` shows them).
-ENV_VARS = (
-    *API_KEY_ENVS,
-    "GOOGLE_GENAI_USE_VERTEXAI",
-    "GOOGLE_CLOUD_PROJECT",
-    "GOOGLE_CLOUD_LOCATION",
-)
-
-
-def uses_vertex(vertexai: Any = None) -> bool:
-    """Whether the client talks to Vertex AI: ``client_config['vertexai']``, else the env.
-
-    google-genai reads ``GOOGLE_GENAI_USE_ENTERPRISE`` first, then
-    ``GOOGLE_GENAI_USE_VERTEXAI`` (``true``/``1``).
-    """
-    if vertexai is not None:
-        return bool(vertexai)
-    for name in ("GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_USE_VERTEXAI"):
-        value = os.environ.get(name)
-        if value is not None:
-            return value.strip().lower() in ("true", "1")
-    return False
 
 
 def credentials_configured() -> bool:

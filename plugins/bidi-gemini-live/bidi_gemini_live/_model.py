@@ -28,7 +28,6 @@ from bidi_core import (
     BidiModelBase,
     BidiTextInputEvent,
     ConfigError,
-    MissingCredentialsError,
     ProviderError,
     ToolResultEvent,
     UnsupportedInputError,
@@ -36,7 +35,8 @@ from bidi_core import (
 from bidi_core._config import check_keys, copy_config
 from bidi_core.types import Messages, ToolSpec
 
-from ._hooks import API_KEY_ENVS, CAPABILITIES, DEFAULT_MODEL_ID, uses_vertex
+from ._credentials import missing_vertex, require_credentials
+from ._hooks import CAPABILITIES, DEFAULT_MODEL_ID
 from ._wire import (
     DEFAULT_INPUT_SAMPLE_RATE,
     DEFAULT_OUTPUT_SAMPLE_RATE,
@@ -181,23 +181,6 @@ def _share_tls(kwargs: dict[str, Any]) -> dict[str, Any]:
     options["client_args"] = sync_args
     options["async_client_args"] = async_args
     return {**kwargs, "http_options": options}
-
-
-def _missing_vertex(message: str) -> MissingCredentialsError:
-    msg = (
-        f"{message} Set GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION (or client_config "
-        "'project' and 'location') and run gcloud auth application-default login, or use "
-        "the Gemini API with GOOGLE_API_KEY."
-    )
-    return MissingCredentialsError(
-        msg,
-        env_vars=(
-            "GOOGLE_CLOUD_PROJECT",
-            "GOOGLE_CLOUD_LOCATION",
-            "GOOGLE_APPLICATION_CREDENTIALS",
-        ),
-        config_keys=("client_config.project", "client_config.location"),
-    )
 
 
 def _redacted(value: Any, secrets: list[str | None]) -> Any:
@@ -419,23 +402,6 @@ class GeminiLiveModel(BidiModelBase):
             kwargs["api_key"] = str.__str__(kwargs["api_key"])  # a plain str for the SDK
         return _share_tls(kwargs)
 
-    def _check_credentials(self) -> None:
-        """Fail before any I/O when the Gemini API has no key (Vertex AI: the SDK decides)."""
-        client_config = self.config["client_config"]
-        if uses_vertex(client_config.get("vertexai")):
-            return
-        if client_config.get("api_key") or any(os.environ.get(n) for n in API_KEY_ENVS):
-            return
-        msg = (
-            "No Gemini API key: set GOOGLE_API_KEY (or GEMINI_API_KEY), or pass "
-            "client_config={'api_key': ...}. For Vertex AI instead, set "
-            "GOOGLE_GENAI_USE_VERTEXAI=true, GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION "
-            "(credentials from gcloud auth application-default login)."
-        )
-        raise MissingCredentialsError(
-            msg, env_vars=API_KEY_ENVS, config_keys=("client_config.api_key",)
-        )
-
     # ---------------------------------------------------------------- errors
 
     def _scrub(self, exc: BaseException) -> None:
@@ -488,19 +454,19 @@ class GeminiLiveModel(BidiModelBase):
             output_sample_rate=self.capabilities.output_sample_rate,
             text_transcript=self._modality == "TEXT" or self._output_transcription is None,
         )
-        self._check_credentials()
+        require_credentials(self.config["client_config"])
         self._watch_logs(True)
         try:
             self._client = genai.Client(**self._client_kwargs())
         except ValueError as exc:  # e.g. Vertex AI without a project
             msg = redact(f"Cannot create the google-genai client: {exc}", self._secrets())
             if "Project or API key" in str(exc):
-                raise _missing_vertex(msg) from exc
+                raise missing_vertex(msg) from exc
             raise ConfigError(msg) from exc
         except Exception as exc:
             if type(exc).__name__ == "DefaultCredentialsError":  # google.auth, for Vertex AI
                 problem = f"No Google Cloud credentials for Vertex AI: {exc}"
-                raise _missing_vertex(problem) from exc
+                raise missing_vertex(problem) from exc
             raise
         cm = self._client.aio.live.connect(model=self.model_id, config=config)
         try:

@@ -36,11 +36,9 @@ from aws_sdk_bedrock_runtime.models import (  # type: ignore[import-untyped]
 from smithy_core.exceptions import CallError, SmithyError
 
 from bidi_core import (
-    AuthenticationError,
     BidiConnectionError,
     BidiModelBase,
     ConfigError,
-    MissingCredentialsError,
     ProviderError,
     ProviderProtocolError,
     UnsupportedInputError,
@@ -60,9 +58,7 @@ from bidi_core.types import Message, Messages, ToolSpec
 
 from . import _wire as wire
 from ._settings import (
-    CREDENTIAL_ENVS,
     DEFAULT_MODEL_ID,
-    REGION_ENVS,
     NovaSettings,
     capabilities_for,
     parse_settings,
@@ -72,7 +68,9 @@ from ._transport import (
     NoCredentialsError,
     NovaCRTHTTPClient,
     SessionCredentialsResolver,
+    auth_error,
     harmless_crt_error,
+    missing_credentials,
 )
 
 __all__ = ["NovaSonicModel"]
@@ -281,39 +279,6 @@ def _exception_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _missing_credentials(problem: str) -> MissingCredentialsError:
-    msg = (
-        f"{problem} Nova Sonic signs with boto3's credential chain: set AWS_ACCESS_KEY_ID "
-        "and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), or "
-        "AWS_PROFILE for a profile in ~/.aws/config (run aws sso login for SSO), or pass "
-        "client_config={'boto_session': boto3.Session(...)}; set AWS_REGION too."
-    )
-    return MissingCredentialsError(
-        msg, env_vars=(*CREDENTIAL_ENVS, *REGION_ENVS), config_keys=("client_config.boto_session",)
-    )
-
-
-#: Bedrock's errors for credentials it rejects, and what to check for each.
-_AUTH_ERRORS = {
-    "UnrecognizedClientException": (
-        "AWS does not know the access key id: check AWS_ACCESS_KEY_ID (or your profile)"
-    ),
-    "InvalidSignatureException": (
-        "the request signature does not match: check AWS_SECRET_ACCESS_KEY (or your profile)"
-    ),
-    "IncompleteSignatureException": "the request signature is incomplete: check your credentials",
-    "ExpiredTokenException": (
-        "the session token has expired: refresh your credentials (aws sso login, or new "
-        "temporary keys in AWS_SESSION_TOKEN)"
-    ),
-    "AccessDeniedException": (
-        "these credentials may not invoke the model: grant "
-        "bedrock:InvokeModelWithBidirectionalStream and enable access to the model in the "
-        "Bedrock console (in this region)"
-    ),
-}
-
-
 class NovaSonicModel(BidiModelBase):
     """Amazon Nova Sonic (v1 and Nova 2 Sonic) through ``aws_sdk_bedrock_runtime``.
 
@@ -409,7 +374,7 @@ class NovaSonicModel(BidiModelBase):
                 self._session = boto3.Session(region_name=self._settings.region)
             except botocore.exceptions.BotoCoreError as exc:  # e.g. AWS_PROFILE not found
                 problem = f"{exc}."
-                raise _missing_credentials(problem) from exc
+                raise missing_credentials(problem) from exc
         return self._session
 
     async def _prime(self, resolver: SessionCredentialsResolver) -> None:
@@ -423,10 +388,10 @@ class NovaSonicModel(BidiModelBase):
             await resolver.resolve()
         except NoCredentialsError as exc:
             problem = "No AWS credentials were found."
-            raise _missing_credentials(problem) from exc
+            raise missing_credentials(problem) from exc
         except botocore.exceptions.BotoCoreError as exc:  # SSO expired, bad profile, ...
             msg = f"The AWS credentials could not be loaded ({type(exc).__name__}: {exc})."
-            raise _missing_credentials(msg) from exc
+            raise missing_credentials(msg) from exc
 
     async def _connect(self, messages: Messages) -> _Stream:
         settings = self._settings
@@ -531,14 +496,9 @@ class NovaSonicModel(BidiModelBase):
 
     def _connect_error(self, exc: BaseException) -> ProviderError:
         cause = exc.__cause__ if isinstance(exc, OSError) and exc.__cause__ else exc
-        said = str(getattr(cause, "message", "") or cause)
-        kind = next((k for k in _AUTH_ERRORS if k in said or k == _exception_name(cause)), None)
-        if kind is not None:
-            msg = (
-                f"Bedrock rejected the AWS credentials for Nova Sonic ({kind}): "
-                f"{_AUTH_ERRORS[kind]}."
-            )
-            return AuthenticationError(msg, provider=self.provider, code=kind)
+        rejected = auth_error(cause, self.provider)
+        if rejected is not None:
+            return rejected
         code = _exception_name(cause) if isinstance(cause, CallError) else None
         retryable = not isinstance(cause, CallError) or bool(
             getattr(cause, "is_retry_safe", False) or isinstance(cause, _BACKOFF)

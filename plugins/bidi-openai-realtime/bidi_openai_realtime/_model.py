@@ -53,7 +53,7 @@ logger = logging.getLogger("bidi_openai_realtime")
 _ALREADY_ACTIVE = "conversation_already_has_active_response"
 
 
-def _http_error_message(body: bytes | None) -> str:
+def _http_error_message(body: bytes | bytearray | None) -> str:
     """The ``error.message`` of an HTTP error body (``{"error": {"message": ...}}``), if any."""
     try:
         data = json.loads(body or b"")

@@ -586,3 +586,36 @@ def test_fake_server_protocol_is_structural() -> None:
 
     assert isinstance(Fake(), FakeServer)
     assert not isinstance(object(), FakeServer)
+
+
+# ------------------------------------------------------ resolve_to_loopback
+
+
+def test_resolve_to_loopback_maps_names_and_refuses_the_rest() -> None:
+    """Mapped names resolve to 127.0.0.1 at the fake's port; any other name fails."""
+    import socket
+
+    from bidi_core.testing import resolve_to_loopback
+
+    with resolve_to_loopback({"api.example.com": 4321}):
+        infos = socket.getaddrinfo("api.example.com", 443, type=socket.SOCK_STREAM)
+        assert {info[4] for info in infos} == {("127.0.0.1", 4321)}
+        assert socket.getaddrinfo("127.0.0.1", 80)[0][4][0] == "127.0.0.1"
+        for name in ("example.org", "169.254.169.254", "10.0.0.1"):
+            with pytest.raises(socket.gaierror, match="not resolvable in this test"):
+                socket.getaddrinfo(name, 443)
+    assert socket.getaddrinfo is not None
+
+
+async def test_resolve_to_loopback_covers_the_event_loop_resolver() -> None:
+    """asyncio's loop.getaddrinfo (what websockets and httpx use) goes through the patch."""
+    import socket
+
+    from bidi_core.testing import resolve_to_loopback
+
+    loop = asyncio.get_running_loop()
+    with resolve_to_loopback({"api.example.com": 4321}):
+        infos = await loop.getaddrinfo("api.example.com", 443, type=socket.SOCK_STREAM)
+        assert infos[0][4] == ("127.0.0.1", 4321)
+        with pytest.raises(socket.gaierror):
+            await loop.getaddrinfo("example.org", 443)

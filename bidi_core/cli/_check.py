@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import inspect
 import os
@@ -91,11 +92,12 @@ async def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
 
     def work() -> None:
         try:
-            result = func(*args)
+            outcome = (True, func(*args))
         except BaseException as exc:  # handed to the loop, never lost
-            loop.call_soon_threadsafe(settle, False, exc)
-        else:
-            loop.call_soon_threadsafe(settle, True, result)
+            outcome = (False, exc)
+        # If the check gave up on it and its loop is closed, the outcome is dropped.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, *outcome)
 
     threading.Thread(target=work, name="bidi-check", daemon=True).start()
     return await future

@@ -122,3 +122,27 @@ async def test_an_untrusted_certificate_is_a_connection_error(
         pytest.raises(BidiConnectionError, match="CERTIFICATE_VERIFY_FAILED"),
     ):
         await model.start()
+
+
+def test_bidi_chat_without_a_key_is_one_line_in_the_cli_form() -> None:
+    """`bidi chat` without a key: one line naming OPENAI_API_KEY and `--set`, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bidi_core", "chat", "--model", "openai_realtime"],
+        input="hello\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("bidi chat: No OpenAI API key: set the OPENAI_API_KEY")
+    assert "--set client_config.api_key=..." in line
+    assert "client_config={" not in line

@@ -20,7 +20,15 @@ from ..agent import AgentStats, BidiAgent
 from ..io._protocol import BidiInput, BidiOutput
 from ._models import credentials_found
 
-__all__ = ["choose_model", "chat", "load_tool", "parse_settings", "print_summary", "run_chat"]
+__all__ = [
+    "Listener",
+    "choose_model",
+    "chat",
+    "load_tool",
+    "parse_settings",
+    "print_summary",
+    "run_chat",
+]
 
 
 def choose_model(
@@ -105,29 +113,38 @@ def _is_terminal(stream: TextIO | None) -> bool:
         return False
 
 
-class _Prompt:
-    """An output channel that shows ``you> `` when the model has finished answering."""
+class Listener:
+    """An output channel that only watches events (no audio to clear or play)."""
+
+    async def handle(self, event: Any) -> None:
+        """Look at one event."""
+
+    def clear_audio(self) -> None:
+        """Nothing to clear."""
+
+    def played_ms(self, response_id: str) -> float | None:
+        """Nothing is played."""
+        del response_id
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class _Prompt(Listener):
+    """Shows ``you> `` when the model has finished answering."""
 
     TEXT = "you> "
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
 
-    async def handle(self, event: object) -> None:
+    async def handle(self, event: Any) -> None:
         from ..events import BidiResponseCompleteEvent  # noqa: PLC0415
 
         if isinstance(event, BidiResponseCompleteEvent) and event.stop_reason != "tool_use":
             self._out.write(self.TEXT)
             self._out.flush()
-
-    def clear_audio(self) -> None:
-        pass
-
-    def played_ms(self, response_id: str) -> float | None:
-        return None
-
-    async def aclose(self) -> None:
-        pass
 
 
 def print_summary(stats: AgentStats, out: TextIO) -> None:

@@ -13,8 +13,8 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from ._config import closest
 from ._errors import DuplicateModelError, PluginLoadError, UnknownModelError
+from ._plugins import unknown_model_message
 from ._protocol import BidiModel, ModelCapabilities
 from .hookspecs import ModelFactory
 
@@ -266,20 +266,7 @@ class Registry:
             return info
         if name in self._errors:
             raise self._errors[name]
-        names = sorted(self._models)
-        suggestion = closest(name, names)
-        hint = f" Did you mean {suggestion!r}?" if suggestion else ""
-        available = ", ".join(names) if names else "none"
-        broken = (
-            f" Plugins that failed to load: {', '.join(sorted(self._errors))}."
-            if self._errors
-            else ""
-        )
-        msg = (
-            f"Unknown model: {name!r}.{hint} Available models: {available}.{broken} "
-            "Models come from installed plugins, "
-            f"e.g. pip install bidi-{name.replace('_', '-')}."
-        )
+        msg = unknown_model_message(str(name), sorted(self._models), sorted(self._errors))
         raise UnknownModelError(msg)
 
     def get_model(self, name: str, **config: Any) -> BidiModel:

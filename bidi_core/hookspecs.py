@@ -56,9 +56,14 @@ def bidi_register_models(register: RegisterModel) -> None:
     Args:
         register: Adds *factory* under *name*. Raises
             :class:`bidi_core.DuplicateModelError` if another plugin already
-            registered *name*. Extra keyword arguments (e.g. ``credentials=`` a
-            zero-argument callable saying whether credentials were found) are kept
-            in :class:`bidi_core.ModelInfo.extra`.
+            registered *name*. Extra keyword arguments are kept in
+            :class:`bidi_core.ModelInfo.extra`; the core reads these:
+            ``credentials=`` (a zero-argument callable: were credentials found? env
+            and files only, no network), ``env_vars=`` (the environment variables
+            the model reads, listed by ``bidi models``), ``fake="module:serve"``
+            (its fake server, for ``bidi chat --fake``) and ``check="module:func"``
+            (``func(model)`` returns a :class:`bidi_core.diagnostics.CheckInfo`
+            for ``bidi check``).
 
     Example::
 

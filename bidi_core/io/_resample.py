@@ -18,8 +18,11 @@ from ._errors import MissingDependencyError
 
 __all__ = ["RESAMPLE_EXTRA", "Resampler"]
 
-#: How to install the resampler.
-RESAMPLE_EXTRA: Final = "pip install 'bidi-core[resample]'"
+#: How to install the resampler (soxr is on PyPI; bidi-core installs from a clone).
+RESAMPLE_EXTRA: Final = (
+    "pip install 'soxr>=0.3' (bidi-core's [resample] extra; from a clone of bidi: "
+    "./dev install 'bidi-core[resample]')"
+)
 
 _QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 
@@ -85,7 +88,7 @@ class Resampler:
 
     Raises:
         MissingDependencyError: The rates differ and ``soxr`` is not installed; the
-            message says ``pip install 'bidi-core[resample]'``.
+            message says how to install it (:data:`RESAMPLE_EXTRA`).
         ValueError: A rate or the channel count is not positive, or ``quality`` is unknown.
     """
 

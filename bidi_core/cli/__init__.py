@@ -1,4 +1,4 @@
-"""The ``bidi`` command line: ``bidi models``, ``bidi chat`` and ``bidi demo``.
+"""The ``bidi`` command line: ``bidi models``, ``bidi chat``, ``bidi demo`` and ``bidi serve``.
 
 Run ``bidi --help`` (or ``python -m bidi_core --help``) for the options.
 """
@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--realtime", action="store_true", help="pace audio in real time (slower, like a call)"
     )
+    from ._serve import add_serve_parser  # noqa: PLC0415 - argparse only, no server
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -100,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._demo import run_demo  # noqa: PLC0415
 
         status = run_demo(args)
+        return status
+    if args.command == "serve":
+        from ._serve import run_serve  # noqa: PLC0415 - imports the server stack on use
+
+        status = run_serve(args)
         return status
     parser.print_help(sys.stderr)
     return 2

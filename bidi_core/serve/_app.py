@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -85,6 +85,7 @@ def create_app(
     *,
     model_factory: Callable[[], BidiModel] | None = None,
     registry: Registry | None = None,
+    tools: Sequence[Callable[..., Any]] = (),
 ) -> Starlette:
     """Build the ASGI app serving *config*.
 
@@ -97,6 +98,7 @@ def create_app(
             ``registry.get_model(config.model, **config.model_kwargs)`` (tests use it
             to reach a fake, or to inspect the models).
         registry: Where ``config.model`` is looked up (default: the installed plugins).
+        tools: Functions every session's agent may call, besides ``config.tools``.
 
     Raises:
         UnknownModelError: No installed model has that name.
@@ -105,7 +107,7 @@ def create_app(
     """
     from ..cli._chat import load_tool  # noqa: PLC0415 - the CLI's own --tool loader
 
-    tools = [load_tool(spec) for spec in config.tools]
+    all_tools = [load_tool(spec) for spec in config.tools] + list(tools)
     if model_factory is None:
         chosen = registry or default_registry()
 
@@ -116,7 +118,7 @@ def create_app(
     state = _State(
         config=config,
         make_model=model_factory,
-        tools=tools,
+        tools=all_tools,
         slots=SessionSlots(config.max_sessions),
         static=_load_static(),
     )
@@ -124,6 +126,7 @@ def create_app(
         Route("/", _index),
         Route("/static/{name}", _static),
         Route("/healthz", _health),
+        Route("/favicon.ico", _no_icon),
         WebSocketRoute("/v1/session", _session),
         WebSocketRoute("/v1/twilio", _twilio),
     ]
@@ -159,6 +162,10 @@ async def _static(request: Request) -> Response:
 
 def _static_response(state: _State, name: str) -> Response:
     return Response(state.static[name], media_type=STATIC_FILES[name], headers=_PAGE_HEADERS)
+
+
+async def _no_icon(request: Request) -> Response:
+    return Response(status_code=204)
 
 
 async def _health(request: Request) -> Response:

@@ -14,7 +14,7 @@ can check what reached it (``SimulatedModel.truncations``, its assistant's input
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -72,6 +72,7 @@ async def gateway(
     model_kwargs: dict[str, Any] | None = None,
     model_factory: Callable[[], BidiModel] | None = None,
     registry: Registry | None = None,
+    tool_functions: Sequence[Callable[..., Any]] = (),
     **config: Any,
 ) -> AsyncIterator[Gateway]:
     """Run a gateway on 127.0.0.1 in this event loop until the block ends.
@@ -81,6 +82,7 @@ async def gateway(
         model_kwargs: ``get_model()`` keywords (e.g. a fake server's ``model_kwargs``).
         model_factory: Builds each session's model instead (``model`` is then a label).
         registry: Where *model* is looked up.
+        tool_functions: Tools as functions (``tools=`` takes ``module:function`` specs).
         **config: Other :class:`ServeConfig` fields (``tools``, ``token``, limits...).
     """
     serve_config = ServeConfig(model=model, model_kwargs=model_kwargs or {}, port=0, **config)
@@ -96,7 +98,7 @@ async def gateway(
         models.append(made)
         return made
 
-    app = create_app(serve_config, model_factory=build)
+    app = create_app(serve_config, model_factory=build, tools=tool_functions)
     models.clear()  # create_app() built one to check the settings
     async with serving(app, serve_config) as url:
         yield Gateway(url=url, config=serve_config, models=models, app=app)

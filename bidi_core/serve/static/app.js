@@ -4,10 +4,12 @@
 // Options come after "#" in the address (never sent to the server):
 //   #token=SECRET   the server's token, when it has one
 //   #raw=1          no echo cancellation, noise suppression or gain control
+//   #ns=0, #agc=0   no noise suppression / no automatic gain control (they reshape
+//                   synthetic test audio; echo cancellation stays on)
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const options = new URLSearchParams(location.hash.slice(1));
+const option = (name) => new URLSearchParams(location.hash.slice(1)).get(name);
 
 // What happened, for people (the metrics line) and for the browser tests.
 const stats = {
@@ -85,14 +87,14 @@ async function start() {
   stopping = false;
   setRunning(true);
   setStatus("Asking for the microphone...");
-  const raw = options.get("raw") === "1";
+  const raw = option("raw") === "1";
   try {
     stream = await navigator.mediaDevices.getUserMedia({
       audio: {
         channelCount: 1,
         echoCancellation: !raw,
-        noiseSuppression: !raw,
-        autoGainControl: !raw,
+        noiseSuppression: !raw && option("ns") !== "0",
+        autoGainControl: !raw && option("agc") !== "0",
       },
     });
   } catch (err) {
@@ -124,7 +126,7 @@ function connect() {
   const url = new URL("/v1/session", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   url.hash = "";
-  const token = options.get("token");
+  const token = option("token");
   if (token) url.searchParams.set("token", token);
   setStatus("Connecting...");
   let opened = false;

@@ -216,6 +216,7 @@ class RemoteModel(BidiModelBase):
                 close_timeout=2.0,
                 ssl=self._ssl,
                 proxy=self._proxy,
+                logger=_RedactingLogger(logging.getLogger("bidi_core.remote.ws"), self._token),
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -376,6 +377,23 @@ class RemoteModel(BidiModelBase):
         if transport is not None and not transport.is_closing():
             transport.abort()
         await asyncio.sleep(0)
+
+
+class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets logs request headers at DEBUG: this one never prints the token."""
+
+    def __init__(self, base: logging.Logger, secret: str | None) -> None:
+        super().__init__(base, {})
+        self._secret = secret
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        secret = self._secret
+        if secret:
+            msg = str(msg).replace(secret, "***")
+            args = tuple(str(a).replace(secret, "***") if secret in str(a) else a for a in args)
+        self.logger.log(level, msg, *args, **kwargs)
 
 
 def _check_url(url: Any, *, allow_insecure: Any) -> str:

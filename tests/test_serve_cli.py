@@ -62,7 +62,8 @@ def test_the_token_comes_from_the_environment_and_is_never_printed() -> None:
     """BIDI_SERVE_TOKEN is read; the banner says a token is required, not what it is."""
     args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--model", "simulated"])
     config = serve_config(args, environ={"BIDI_SERVE_TOKEN": "env-secret"})
-    assert config.token is not None and config.token.matches("env-secret")
+    assert config.token is not None
+    assert config.token.matches("env-secret")
 
     class Out:
         text = ""
@@ -75,7 +76,8 @@ def test_the_token_comes_from_the_environment_and_is_never_printed() -> None:
     banner(config, out)
     assert "env-secret" not in out.text
     assert "token: required" in out.text
-    assert "<Connect>" in out.text and "/v1/twilio" in out.text
+    assert "<Connect>" in out.text
+    assert "/v1/twilio" in out.text
 
 
 async def _wait_healthy(port: int, proc: subprocess.Popen[str]) -> None:
@@ -119,7 +121,7 @@ async def test_bidi_serve_runs_a_gateway_process(workers: int) -> None:
     """A real `bidi serve` process answers remote sessions, then stops on SIGINT."""
     port = free_port()
     env = {**os.environ, "BIDI_SERVE_TOKEN": "proc-secret"}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once; the test waits on the socket
         [
             sys.executable,
             "-m",

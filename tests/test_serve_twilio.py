@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import struct
 from typing import Any
@@ -13,9 +14,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bidi_core import tool
-from bidi_core.serve import twiml
 from bidi_core.serve import _mulaw as mulaw
-from bidi_core.serve.testing import Gateway, gateway
+from bidi_core.serve import twiml
+from bidi_core.serve.testing import gateway
 from bidi_core.simulated import SimulatedModel
 from bidi_core.testing.speech import speak, transcribe
 
@@ -206,7 +207,7 @@ class TwilioCall:
 
     async def _echo(self, name: str) -> None:
         self.marks_echoed.append(name)
-        try:
+        with contextlib.suppress(ConnectionClosed):
             await self.send(
                 {
                     "event": "mark",
@@ -215,8 +216,6 @@ class TwilioCall:
                     "mark": {"name": name},
                 }
             )
-        except ConnectionClosed:
-            pass
 
     def heard(self, *, since_clear: bool = False) -> str:
         audio = self.since_clear if since_clear else self.received_ulaw
@@ -262,7 +261,7 @@ async def test_a_phone_call_is_answered_through_twilio_media_streams() -> None:
         async with asyncio.timeout(STEP):
             await call._reader  # the server closes the socket after "stop"
         assert call.ws.close_code == 1000
-        await wait_for(lambda: model.assistant is None or not model.state.value == "open")
+        await wait_for(lambda: model.assistant is None or model.state.value != "open")
     assert call.marks_echoed  # marks followed the audio
 
 
@@ -280,7 +279,7 @@ async def test_a_caller_barging_in_clears_twilios_buffer_and_truncates_at_what_w
         (model,) = gw.models
         assert isinstance(model, SimulatedModel)
         await wait_for(lambda: bool(model.truncations))
-        ((rid, played_ms),) = model.truncations
+        ((_rid, played_ms),) = model.truncations
         assert played_ms > 0
         # After the clear, only the answer to "stop" was played: the story's rest never was.
         await wait_for(lambda: call.heard(since_clear=True) == "you said: stop.")

@@ -100,7 +100,7 @@ async def _one_session(driver: Any, seconds: float, lateness: list[float]) -> di
         received += 1
 
     driver.on_audio = on_audio
-    pcm = fr.pcm_chunk(driver.rate)
+    pcm = getattr(driver, "input_pcm", None) or fr.pcm_chunk(driver.rate)
     count = int(seconds * 1000 / fr.CHUNK_MS)
 
     async def speak() -> int:
@@ -131,15 +131,26 @@ async def _one_session(driver: Any, seconds: float, lateness: list[float]) -> di
 
 async def bench_scale(spec: dict[str, Any]) -> dict[str, Any]:
     """``n`` concurrent real-time sessions for ``seconds``: lateness, drops, memory."""
+    return await _scale(spec, lambda: make_driver(spec["provider"], spec["impl"], spec["info"]))
+
+
+async def bench_gateway(spec: dict[str, Any]) -> dict[str, Any]:
+    """The scale measurement through ``bidi serve`` (or its echo baseline), see :mod:`_gateway`."""
+    from _gateway_clients import make_gateway_client
+
+    return await _scale(spec, lambda: make_gateway_client(spec["path"], spec["info"]))
+
+
+async def _scale(spec: dict[str, Any], make: Any) -> dict[str, Any]:
     n = int(spec["n"])
     seconds = float(spec["seconds"])
     # One session first, so imports and caches do not count as per-session memory.
-    warm = make_driver(spec["provider"], spec["impl"], spec["info"])
+    warm = make()
     await warm.open()
     await warm.close()
     gc.collect()
     rss0 = _rss_kib()
-    drivers = [make_driver(spec["provider"], spec["impl"], spec["info"]) for _ in range(n)]
+    drivers = [make() for _ in range(n)]
     opened: list[Any] = []
     lateness: list[float] = []
     try:
@@ -229,6 +240,7 @@ async def bench_restart(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 BENCHES = {
+    "gateway": bench_gateway,
     "receive": bench_receive,
     "send": bench_send,
     "scale": bench_scale,

@@ -406,3 +406,16 @@ async def test_the_page_and_its_scripts_are_served_from_this_server_only(
     assert '<script type="module" src="/static/app.js">' in body
     assert "http://" not in body
     assert "https://" not in body
+
+
+def test_the_pages_files_ship_in_the_installed_package() -> None:
+    """index.html, the scripts and both worklets are package data of the installed bidi-core."""
+    import importlib.resources
+
+    from bidi_core.serve._app import STATIC_FILES
+
+    static = importlib.resources.files("bidi_core.serve") / "static"
+    for name in STATIC_FILES:
+        assert (static / name).is_file(), name
+    assert "registerProcessor" in (static / "playback-worklet.js").read_text()
+    assert "registerProcessor" in (static / "capture-worklet.js").read_text()

@@ -153,3 +153,17 @@ async def test_bidi_serve_runs_a_gateway_process(workers: int) -> None:
     assert proc.returncode in (0, 130), err
     assert f"listening on http://127.0.0.1:{port}" in out
     assert "proc-secret" not in out + err
+
+
+def test_the_cli_and_the_serve_package_do_not_import_the_server_stack() -> None:
+    """Building the bidi parser and importing bidi_core.serve load no Starlette or uvicorn."""
+    probe = (
+        "import sys; from bidi_core.cli import build_parser; build_parser(); "
+        "import bidi_core.serve, bidi_core.cli._serve; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'starlette', 'uvicorn', 'websockets', 'playwright'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

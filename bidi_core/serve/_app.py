@@ -32,7 +32,7 @@ from .._protocol import BidiModel
 from .._registry import Registry, default_registry
 from ..agent import BidiAgent
 from ._config import ServeConfig
-from ._limits import Admission, SessionSlots, admit
+from ._limits import Admission, SessionSlots, admit, install_redaction
 from ._session import ClientSession
 from ._twilio import TwilioSession
 
@@ -137,8 +137,6 @@ def create_app(
 
 def app_from_env() -> Starlette:
     """The app of one ``bidi serve --workers N`` worker (configuration from the environment)."""
-    from ._run import install_redaction  # noqa: PLC0415 - avoids a cycle with _run
-
     config = ServeConfig.from_env()
     install_redaction(config)
     return create_app(config)

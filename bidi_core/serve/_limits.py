@@ -20,8 +20,11 @@ __all__ = [
     "RedactTokens",
     "SessionSlots",
     "admit",
+    "install_redaction",
     "token_from",
 ]
+
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 _TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+", re.IGNORECASE)
 
@@ -173,3 +176,13 @@ class RedactTokens(logging.Filter):
             record.msg = redacted
             record.args = None
         return True
+
+
+def install_redaction(config: ServeConfig) -> None:
+    """Mask tokens in uvicorn's log lines (it logs each WebSocket's path and query)."""
+    secret = config.token.reveal() if config.token is not None else None
+    for name in _UVICORN_LOGGERS:
+        log = logging.getLogger(name)
+        for existing in [f for f in log.filters if isinstance(f, RedactTokens)]:
+            log.removeFilter(existing)
+        log.addFilter(RedactTokens(secret))

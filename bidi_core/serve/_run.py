@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -18,22 +17,9 @@ from typing import Any
 import uvicorn
 
 from ._config import ServeConfig
-from ._limits import RedactTokens
+from ._limits import install_redaction
 
 __all__ = ["install_redaction", "run", "serving", "uvicorn_config"]
-
-_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
-
-
-def install_redaction(config: ServeConfig) -> None:
-    """Mask tokens in uvicorn's log lines (it logs each WebSocket's path and query)."""
-    secret = config.token.reveal() if config.token is not None else None
-    for name in _UVICORN_LOGGERS:
-        log = logging.getLogger(name)
-        for existing in [f for f in log.filters if isinstance(f, RedactTokens)]:
-            log.removeFilter(existing)
-        log.addFilter(RedactTokens(secret))
-
 
 def uvicorn_config(app: Any, config: ServeConfig, **overrides: Any) -> uvicorn.Config:
     """The uvicorn settings every ``bidi serve`` runs with.

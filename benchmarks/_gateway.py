@@ -56,10 +56,18 @@ def _echo_app() -> Any:
                 await ws.send_bytes(fr.stamped(data, time.monotonic(), seq))
                 seq += 1
             elif "bench-go:flush" in (message.get("text") or ""):
-                await ws.send_text(f"bench-ack:{frames}")
+                with contextlib.suppress(Exception):  # the client may already be gone
+                    await ws.send_text(f"bench-ack:{frames}")
                 frames = 0
 
     return Starlette(routes=[WebSocketRoute("/echo", echo)])
+
+
+async def _cpu(request: Any) -> Any:
+    """This process's CPU seconds: the worker reads it around the measured phase."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"cpu_s": time.process_time(), "wall_s": time.monotonic()})
 
 
 def _bench_simulated(story_seconds: float) -> Any:
@@ -145,12 +153,14 @@ def _app(kind: str, options: dict[str, Any]) -> tuple[Any, Any]:
 
 async def main() -> None:
     import uvicorn
+    from starlette.routing import Route
 
     from bidi_core.serve._run import uvicorn_config
 
     kind = sys.argv[1]
     options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     app, config = _app(kind, options)
+    app.router.routes.append(Route("/bench-cpu", _cpu))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -249,6 +249,16 @@ def gateway_bench(
     return out
 
 
+def _by_cpu(row: dict[str, Any]) -> float:
+    """Median over the trials of the sessions a whole server core carries at their CPU cost."""
+    values = [
+        t["sessions_per_core_by_cpu"]
+        for t in row.get("trials", [])
+        if "sessions_per_core_by_cpu" in t
+    ]
+    return median(values)
+
+
 def _search(trial: Any, start: int, cap: int, step: int = 1) -> tuple[int, int | None]:
     """Double from *start* until a trial fails, then bisect (to within *step* or 1/8)."""
     best, worst = 0, None
@@ -277,10 +287,11 @@ def _gateway_report(rows: dict[str, Any]) -> list[str]:
         "## Gateway (bidi serve on one core, real-time 20 ms audio in and out per session)",
         "",
         "| path | sessions per core | ratio to the echo | p99 added latency (ms) | lost in/out "
-        "| client CPU share |",
-        "|---|---|---|---|---|---|",
+        "| server core busy | sessions per core by CPU cost (ratio) |",
+        "|---|---|---|---|---|---|---|",
     ]
     echo = rows.get("echo", {}).get("sessions", 0)
+    echo_cpu = _by_cpu(rows.get("echo", {}))
     for path, r in rows.items():
         b = r["at_best"] or {}
         more = "+" if r["capped"] else ""
@@ -289,7 +300,8 @@ def _gateway_report(rows: dict[str, Any]) -> list[str]:
             f"| {path} | {r['sessions']}{more} | {ratio} "
             f"| {_fmt(b.get('p99_lateness_ms', float('nan')))} "
             f"| {b.get('in_lost', 'n/a')}/{b.get('out_lost', 'n/a')} "
-            f"| {_fmt(b.get('cpu_share', float('nan')), 2)} |"
+            f"| {_fmt(b.get('server_cpu_share', float('nan')), 2)} "
+            f"| {_fmt(_by_cpu(r), 0)} ({_ratio(_by_cpu(r), echo_cpu)}) |"
         )
     lines += ["", "Trials (n: p99 ms, lost in/out, ok):", ""]
     for path, r in rows.items():

@@ -21,6 +21,7 @@ from ._limits import install_redaction
 
 __all__ = ["install_redaction", "run", "serving", "uvicorn_config"]
 
+
 def uvicorn_config(app: Any, config: ServeConfig, **overrides: Any) -> uvicorn.Config:
     """The uvicorn settings every ``bidi serve`` runs with.
 

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -155,16 +154,13 @@ async def main() -> None:
     import uvicorn
     from starlette.routing import Route
 
-    from bidi_core.serve._run import uvicorn_config
+    from bidi_core.serve._run import listening_socket, uvicorn_config
 
     kind = sys.argv[1]
     options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     app, config = _app(kind, options)
     app.router.routes.append(Route("/bench-cpu", _cpu))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
+    sock = listening_socket("127.0.0.1", 0)  # accepted sockets get TCP_NODELAY
     server = uvicorn.Server(uvicorn_config(app, config, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event

@@ -149,42 +149,49 @@ def scale_bench(  # noqa: PLR0917 - one call site, every argument a CLI option
     """
     out: dict[str, dict[str, Any]] = {}
     for provider in providers:
-        trials: list[dict[str, Any]] = []
 
-        def trial(n: int, provider: str = provider, trials: list[Any] = trials) -> bool:
+        def run_trial(n: int, provider: str = provider) -> dict[str, Any]:
             with bench_server(provider) as info:
-                spec = {
-                    "bench": "scale",
-                    "provider": provider,
-                    "impl": impl,
-                    "info": info,
-                    "n": n,
-                    "seconds": seconds,
-                }
-                try:
-                    result = worker(python, spec)
-                except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                    result = {"n": n, "error": str(exc).splitlines()[-1]}
-            ok = (
-                "error" not in result
-                and result["p99_lateness_ms"] < 20
-                and result["out_lost"] == 0
-                and result["in_lost"] == 0
-            )
-            result["ok"] = ok
-            trials.append(result)
-            print(f"  scale {provider} n={n}: {result}", flush=True)
-            return ok
+                spec = {"bench": "scale", "provider": provider, "impl": impl, "info": info}
+                return _measure(python, {**spec, "n": n, "seconds": seconds})
 
-        best, worst = _search(trial, start, cap, step=10)
-        passing = [t for t in trials if t.get("ok") and t["n"] == best]
-        out[provider] = {
-            "sessions": best,
-            "capped": worst is None,
-            "at_best": passing[0] if passing else None,
-            "trials": trials,
-        }
+        out[provider] = _largest_passing(run_trial, start, cap, 10, f"scale {provider}")
     return out
+
+
+def _measure(python: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """One trial: the worker's result, marked ok when p99 < 20 ms and nothing was lost."""
+    try:
+        result = worker(python, spec)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        result = {"n": spec["n"], "error": str(exc).splitlines()[-1]}
+    result["ok"] = (
+        "error" not in result
+        and result["p99_lateness_ms"] < 20
+        and result["out_lost"] == 0
+        and result["in_lost"] == 0
+    )
+    return result
+
+
+def _largest_passing(run_trial: Any, start: int, cap: int, step: int, label: str) -> dict[str, Any]:
+    """Search the largest passing session count; every trial is kept for the report."""
+    trials: list[dict[str, Any]] = []
+
+    def trial(n: int) -> bool:
+        result = run_trial(n)
+        trials.append(result)
+        print(f"  {label} n={n}: {result}", flush=True)
+        return bool(result["ok"])
+
+    best, worst = _search(trial, start, cap, step=step)
+    passing = [t for t in trials if t.get("ok") and t["n"] == best]
+    return {
+        "sessions": best,
+        "capped": worst is None,
+        "at_best": passing[0] if passing else None,
+        "trials": trials,
+    }
 
 
 # ----------------------------------------------------------------------- gateway
@@ -218,34 +225,13 @@ def gateway_bench(
     """Most sessions per gateway core with p99 added latency < 20 ms and nothing lost."""
     out: dict[str, dict[str, Any]] = {}
     for path in paths:
-        trials: list[dict[str, Any]] = []
 
-        def trial(n: int, path: str = path, trials: list[Any] = trials) -> bool:
+        def run_trial(n: int, path: str = path) -> dict[str, Any]:
             with gateway_servers(path, seconds) as info:
-                spec = {"bench": "gateway", "path": path, "info": info, "n": n, "seconds": seconds}
-                try:
-                    result = worker(python, spec)
-                except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                    result = {"n": n, "error": str(exc).splitlines()[-1]}
-            ok = (
-                "error" not in result
-                and result["p99_lateness_ms"] < 20
-                and result["out_lost"] == 0
-                and result["in_lost"] == 0
-            )
-            result["ok"] = ok
-            trials.append(result)
-            print(f"  gateway {path} n={n}: {result}", flush=True)
-            return ok
+                spec = {"bench": "gateway", "path": path, "info": info}
+                return _measure(python, {**spec, "n": n, "seconds": seconds})
 
-        best, worst = _search(trial, start, cap)
-        passing = [t for t in trials if t.get("ok") and t["n"] == best]
-        out[path] = {
-            "sessions": best,
-            "capped": worst is None,
-            "at_best": passing[0] if passing else None,
-            "trials": trials,
-        }
+        out[path] = _largest_passing(run_trial, start, cap, 1, f"gateway {path}")
     return out
 
 

@@ -419,3 +419,29 @@ def test_the_pages_files_ship_in_the_installed_package() -> None:
         assert (static / name).is_file(), name
     assert "registerProcessor" in (static / "playback-worklet.js").read_text()
     assert "registerProcessor" in (static / "capture-worklet.js").read_text()
+
+
+async def test_accepted_connections_have_nagle_off() -> None:
+    """serving()'s socket hands TCP_NODELAY to every connection (no Nagle delay on audio)."""
+    import socket
+
+    from bidi_core.serve._run import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            raw = transport.get_extra_info("socket")
+            accepted.set_result(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+    port = sock.getsockname()[1]
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    nodelay = await asyncio.wait_for(accepted, STEP)
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    assert nodelay != 0

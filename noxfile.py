@@ -32,8 +32,13 @@ PLUGIN_PACKAGES = {p: "plugins/" + p + "/" + p.replace("-", "_") for p in PLUGIN
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the core test suite against bidi-core installed from its wheel."""
-    session.install(*TEST_DEPS, ".")
+    """Run the core test suite against bidi-core installed from its wheel.
+
+    The test group brings the serve extra's packages and Playwright (the browser tests
+    drive Debian's Chromium, never a downloaded one: ``BIDI_REQUIRE_BROWSER=1`` makes a
+    missing Chromium a failure instead of a skip, as in CI).
+    """
+    session.install(*TEST_DEPS, ".[serve]")
     session.run("pytest", *session.posargs)
 
 
@@ -100,7 +105,7 @@ def bench(session: nox.Session) -> None:
     ``aws-sdk-bedrock-runtime<0.12`` and the bidi plugin needs 0.12, so the two cannot
     share one environment. Writes ``benchmarks/results.md``; ``-- --quick`` for a short run.
     """
-    session.install(".", *(f"./plugins/{p}[test]" for p in PLUGINS))
+    session.install(".[serve]", *(f"./plugins/{p}[test]" for p in PLUGINS))
     strands = Path(".nox/bench-strands")
     python = strands / "bin" / "python"
     if not python.exists():

@@ -19,13 +19,16 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import numbers
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal, TypeAlias, Union
+from typing import Any, ClassVar, Literal, NoReturn, TypeAlias, Union
 
 import attrs
 
+from ._json import json_problem, nesting_problem, short_repr
+from .audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_sample_rate
 from .types import ToolResult, ToolUse
 
 __all__ = [
@@ -56,12 +59,13 @@ __all__ = [
 ]
 
 StopReason: TypeAlias = Literal["complete", "interrupted", "tool_use", "error"]
+_STOP_REASONS: tuple[str, ...] = typing.get_args(StopReason)
 
 _EVENT_CLASSES: dict[str, type[BidiEvent]] = {}
 
 
 def _bytes_repr(value: bytes) -> str:
-    return f"<{len(value)} bytes>"
+    return f"<{len(value)} bytes>" if isinstance(value, bytes) else short_repr(value)
 
 
 def _bytes_field() -> Any:
@@ -72,11 +76,118 @@ def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str):  # tuple("call_1") would split it into characters
         msg = f"Expected a sequence of ids, got the single str {value!r}; wrap it: ({value!r},)."
         raise TypeError(msg)
+    if not isinstance(typing.cast(object, value), Iterable):
+        msg = f"Expected a sequence of ids, got {short_repr(value)} (a {type(value).__name__})."
+        raise TypeError(msg)
     return tuple(value)
 
 
+def _to_dict(value: Any) -> Any:
+    # Anything else is kept, for the event's check to refuse naming the field.
+    return dict(value) if isinstance(value, Mapping) else value
+
+
 def _dict_field() -> Any:
-    return attrs.field(factory=dict, converter=dict, hash=False)
+    return attrs.field(factory=dict, converter=_to_dict, hash=False)
+
+
+# ------------------------------------------------------------------ field checks
+#
+# Every event checks its fields when it is built, so a wrong type fails at once with
+# the class, the field and what is expected, instead of deep inside a provider's
+# wire code (or on the provider's side). Audio events are built ~50 times a second
+# per session: their check is one function with a fast path for the usual types.
+
+
+def _wrong(
+    event: object, name: str, expected: str, value: Any, error: type = TypeError
+) -> NoReturn:
+    got = short_repr(value)
+    if error is TypeError:
+        got = f"{got}, a {type(value).__name__}"
+    msg = f"{type(event).__name__}.{name} must be {expected} (got {got})."
+    raise error(msg)
+
+
+def _str(event: object, name: str, *, optional: bool = False) -> None:
+    value = getattr(event, name)
+    if isinstance(value, str) or (optional and value is None):
+        return
+    _wrong(event, name, "a str or None" if optional else "a str", value)
+
+
+def _bool(event: object, name: str) -> None:
+    value = getattr(event, name)
+    if not isinstance(value, bool):
+        _wrong(event, name, "a bool", value)
+
+
+def _int(event: object, name: str, *, low: int | None = None) -> None:
+    value = getattr(event, name)
+    if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            _wrong(event, name, "an int", value)
+        value = int(value)
+        object.__setattr__(event, name, value)
+    if low is not None and value < low:
+        _wrong(event, name, f"an int >= {low}", value, ValueError)
+
+
+def _bytes(event: object, name: str, hint: str) -> None:
+    value = getattr(event, name)
+    if isinstance(value, bytes):
+        return
+    if isinstance(value, bytearray | memoryview):
+        object.__setattr__(event, name, bytes(value))
+        return
+    _wrong(event, name, f"bytes ({hint})", value)
+
+
+def _json(event: object, name: str) -> None:
+    problem = json_problem(getattr(event, name))
+    if problem is not None:
+        msg = f"{type(event).__name__}.{name} must be JSON data, but it has {problem}."
+        raise ValueError(msg)
+
+
+def _json_dict(event: object, name: str) -> None:
+    if not isinstance(getattr(event, name), dict):
+        _wrong(event, name, "a dict", getattr(event, name))
+    _json(event, name)
+
+
+def _typed_dict(event: object, name: str, keys: dict[str, str]) -> Mapping[str, Any]:
+    """Check a ToolUse/ToolResult-shaped field: a dict with these str-typed keys, all JSON."""
+    value = getattr(event, name)
+    if not isinstance(value, dict):
+        _wrong(event, name, f"a dict with keys {', '.join(map(repr, keys))}", value)
+    missing = [key for key in keys if key not in value]
+    if missing:
+        msg = (
+            f"{type(event).__name__}.{name} is missing the key(s) "
+            f"{', '.join(map(repr, missing))}; it needs {', '.join(map(repr, keys))}."
+        )
+        raise ValueError(msg)
+    for key, expected in keys.items():
+        if expected == "str" and not isinstance(value[key], str):
+            _wrong(event, f"{name}[{key!r}]", "a str", value[key])
+    _json(event, name)
+    return typing.cast(Mapping[str, Any], value)
+
+
+def _audio(event: BidiAudioInputEvent | BidiAudioStreamEvent) -> None:
+    """Check an audio event (the hot path: one call, no work for the usual types)."""
+    if type(event.audio) is not bytes:
+        _bytes(event, "audio", "PCM16 samples; use bytes(...) or array.tobytes()")
+    rate = event.sample_rate
+    if type(rate) is not int or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        where = f"{type(event).__name__}.sample_rate"
+        object.__setattr__(event, "sample_rate", check_sample_rate(rate, where=where))
+    if type(event.format) is not str:
+        _str(event, "format")
+    channels = event.channels
+    if type(channels) is not int or channels < 1:
+        _int(event, "channels", low=1)
 
 
 class EventDecodeError(ValueError):
@@ -135,6 +246,12 @@ class BidiTextInputEvent(BidiEvent):
     text: str
     role: str = "user"
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.text) is not str:
+            _str(self, "text")
+        if type(self.role) is not str:
+            _str(self, "role")
+
 
 @attrs.frozen(kw_only=True)
 class BidiAudioInputEvent(BidiEvent):
@@ -154,6 +271,8 @@ class BidiAudioInputEvent(BidiEvent):
     format: str = "pcm"
     channels: int = 1
 
+    __attrs_post_init__ = _audio
+
 
 @attrs.frozen(kw_only=True)
 class BidiImageInputEvent(BidiEvent):
@@ -170,6 +289,22 @@ class BidiImageInputEvent(BidiEvent):
     mime_type: str
     encoding: Literal["raw", "base64"] = "raw"
 
+    def __attrs_post_init__(self) -> None:
+        _bytes(self, "image", "the image file, or its base64 text with encoding='base64'")
+        if type(self.mime_type) is not str:
+            _str(self, "mime_type")
+        if self.encoding not in ("raw", "base64"):
+            _wrong(self, "encoding", "'raw' or 'base64'", self.encoding, ValueError)
+        if self.encoding == "base64":
+            try:
+                base64.b64decode(self.image, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                msg = (
+                    f"BidiImageInputEvent.image is not valid base64 ({exc}); pass the file "
+                    "bytes with encoding='raw', or base64 text with encoding='base64'."
+                )
+                raise ValueError(msg) from None
+
     def raw_bytes(self) -> bytes:
         """Return the image file bytes whatever ``encoding`` says."""
         return base64.b64decode(self.image) if self.encoding == "base64" else self.image
@@ -182,6 +317,23 @@ class ToolResultEvent(BidiEvent):
     type: ClassVar[str] = "tool_result"
     tool_result: ToolResult = attrs.field(hash=False)
 
+    def __attrs_post_init__(self) -> None:
+        result = _typed_dict(self, "tool_result", {"toolUseId": "str", "status": "", "content": ""})
+        if result["status"] not in ("success", "error"):
+            _wrong(
+                self, "tool_result['status']", "'success' or 'error'", result["status"], ValueError
+            )
+        content = result["content"]
+        if not isinstance(content, list | tuple):
+            _wrong(
+                self, "tool_result['content']", "a list of {'text': ...} or {'json': ...}", content
+            )
+        for i, item in enumerate(content):
+            if not isinstance(item, dict):
+                _wrong(self, f"tool_result['content'][{i}]", "a dict such as {'text': ...}", item)
+            if "text" in item and not isinstance(item["text"], str):
+                _wrong(self, f"tool_result['content'][{i}]['text']", "a str", item["text"])
+
 
 # -------------------------------------------------------------------------- output
 
@@ -193,6 +345,12 @@ class BidiConnectionStartEvent(BidiEvent):
     type: ClassVar[str] = "bidi_connection_start"
     connection_id: str
     model: str
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.connection_id) is not str:
+            _str(self, "connection_id")
+        if type(self.model) is not str:
+            _str(self, "model")
 
 
 @attrs.frozen(kw_only=True)
@@ -210,6 +368,13 @@ class BidiConnectionRestartEvent(BidiEvent):
     message: str
     restart_config: dict[str, Any] = _dict_field()
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.reason) is not str:
+            _str(self, "reason")
+        if type(self.message) is not str:
+            _str(self, "message")
+        _json_dict(self, "restart_config")
+
 
 @attrs.frozen(kw_only=True)
 class BidiConnectionCloseEvent(BidiEvent):
@@ -219,6 +384,12 @@ class BidiConnectionCloseEvent(BidiEvent):
     connection_id: str
     reason: str
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.connection_id) is not str:
+            _str(self, "connection_id")
+        if type(self.reason) is not str:
+            _str(self, "reason")
+
 
 @attrs.frozen(kw_only=True)
 class BidiResponseStartEvent(BidiEvent):
@@ -226,6 +397,10 @@ class BidiResponseStartEvent(BidiEvent):
 
     type: ClassVar[str] = "bidi_response_start"
     response_id: str
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.response_id) is not str:
+            _str(self, "response_id")
 
 
 @attrs.frozen(kw_only=True)
@@ -238,6 +413,11 @@ class BidiAudioStreamEvent(BidiEvent):
     format: str = "pcm"
     channels: int = 1
     response_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _audio(self)
+        if self.response_id is not None and type(self.response_id) is not str:
+            _str(self, "response_id", optional=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -259,6 +439,17 @@ class BidiTranscriptStreamEvent(BidiEvent):
     current_transcript: str | None = None
     item_id: str | None = None
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.role) is not str:
+            _str(self, "role")
+        if type(self.text) is not str:
+            _str(self, "text")
+        _bool(self, "is_final")
+        if self.current_transcript is not None and type(self.current_transcript) is not str:
+            _str(self, "current_transcript", optional=True)
+        if self.item_id is not None and type(self.item_id) is not str:
+            _str(self, "item_id", optional=True)
+
 
 @attrs.frozen(kw_only=True)
 class BidiInterruptionEvent(BidiEvent):
@@ -268,6 +459,12 @@ class BidiInterruptionEvent(BidiEvent):
     reason: str = "user_speech"
     response_id: str | None = None
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.reason) is not str:
+            _str(self, "reason")
+        if self.response_id is not None and type(self.response_id) is not str:
+            _str(self, "response_id", optional=True)
+
 
 @attrs.frozen(kw_only=True)
 class BidiResponseCompleteEvent(BidiEvent):
@@ -276,6 +473,13 @@ class BidiResponseCompleteEvent(BidiEvent):
     type: ClassVar[str] = "bidi_response_complete"
     response_id: str
     stop_reason: StopReason = "complete"
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.response_id) is not str:
+            _str(self, "response_id")
+        if self.stop_reason not in _STOP_REASONS:
+            expected = ", ".join(map(repr, _STOP_REASONS))
+            _wrong(self, "stop_reason", f"one of {expected}", self.stop_reason, ValueError)
 
 
 @attrs.frozen(kw_only=True)
@@ -299,6 +503,16 @@ class BidiUsageEvent(BidiEvent):
     output_details: dict[str, int] = _dict_field()
     cached_tokens: int = 0
 
+    def __attrs_post_init__(self) -> None:
+        for name in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens"):
+            _int(self, name)
+        for name in ("input_details", "output_details"):
+            details = getattr(self, name)
+            if not isinstance(details, dict) or not all(
+                isinstance(k, str) and type(v) is int for k, v in details.items()
+            ):
+                _wrong(self, name, "a dict of str to int, e.g. {'audio': 40}", details)
+
 
 @attrs.frozen(kw_only=True)
 class BidiErrorEvent(BidiEvent):
@@ -310,6 +524,14 @@ class BidiErrorEvent(BidiEvent):
     recoverable: bool = True
     details: dict[str, Any] = _dict_field()
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.message) is not str:
+            _str(self, "message")
+        if self.code is not None and type(self.code) is not str:
+            _str(self, "code", optional=True)
+        _bool(self, "recoverable")
+        _json_dict(self, "details")
+
 
 @attrs.frozen(kw_only=True)
 class ToolUseStreamEvent(BidiEvent):
@@ -318,6 +540,9 @@ class ToolUseStreamEvent(BidiEvent):
     type: ClassVar[str] = "tool_use_stream"
     tool_use: ToolUse = attrs.field(hash=False)
 
+    def __attrs_post_init__(self) -> None:
+        _typed_dict(self, "tool_use", {"toolUseId": "str", "name": "str", "input": ""})
+
 
 @attrs.frozen(kw_only=True)
 class BidiToolCancelEvent(BidiEvent):
@@ -325,6 +550,11 @@ class BidiToolCancelEvent(BidiEvent):
 
     type: ClassVar[str] = "bidi_tool_cancel"
     tool_use_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        for i, tool_use_id in enumerate(self.tool_use_ids):
+            if not isinstance(tool_use_id, str):
+                _wrong(self, f"tool_use_ids[{i}]", "a str", tool_use_id)
 
 
 @attrs.frozen(kw_only=True)
@@ -341,6 +571,12 @@ class BidiAudioDroppedEvent(BidiEvent):
     dropped_chunks: int
     dropped_bytes: int
     reason: str = "output_queue_full"
+
+    def __attrs_post_init__(self) -> None:
+        _int(self, "dropped_chunks", low=0)
+        _int(self, "dropped_bytes", low=0)
+        if type(self.reason) is not str:
+            _str(self, "reason")
 
 
 BidiInputEvent: TypeAlias = BidiTextInputEvent | BidiAudioInputEvent | BidiImageInputEvent
@@ -490,6 +726,11 @@ def from_dict(data: Mapping[str, Any]) -> BidiEvent:
     if not isinstance(typing.cast(object, data), Mapping):
         msg = f"An event must be a mapping with a 'type' key (got {_describe(data)})."
         raise EventDecodeError(msg)
+    # Checked first, without recursion: the field checks below recurse per level.
+    problem = nesting_problem(dict(data))
+    if problem is not None:
+        msg = f"An event mapping must be JSON data, but it has {problem}."
+        raise EventDecodeError(msg)
     if "type" not in data:
         msg = (
             "An event mapping needs a 'type' key naming its event type, e.g. "
@@ -523,4 +764,8 @@ def from_dict(data: Mapping[str, Any]) -> BidiEvent:
                 raise EventDecodeError(msg)
             continue
         kwargs[name] = _coerce(f"{event_type!r} field {name!r}", hints[name], data[name])
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # the event's own field checks
+        msg = f"{event_type!r} event is invalid: {exc}"
+        raise EventDecodeError(msg) from exc

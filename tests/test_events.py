@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import types
 import typing
@@ -82,6 +83,16 @@ def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
     raise AssertionError(msg)
 
 
+#: Fields whose valid values are narrower than their type (events refuse the rest).
+FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
+    "sample_rate": st.integers(8000, 192_000),
+    "channels": st.integers(1, 8),
+    "dropped_chunks": st.integers(min_value=0),
+    "dropped_bytes": st.integers(min_value=0),
+}
+FIELD_SAMPLES: dict[str, Any] = {"sample_rate": 16000}
+
+
 def event_strategy(cls: type[BidiEvent]) -> st.SearchStrategy[BidiEvent]:
     """Every field from its type hint; fields with defaults are sometimes left out."""
     hints = typing.get_type_hints(cls)
@@ -89,8 +100,16 @@ def event_strategy(cls: type[BidiEvent]) -> st.SearchStrategy[BidiEvent]:
     optional = {}
     for field in attrs.fields(cls):  # type: ignore[arg-type]
         target = required if field.default is attrs.NOTHING else optional
-        target[field.name] = strategy_for(hints[field.name])
-    return st.fixed_dictionaries(required, optional=optional).map(lambda kw: cls(**kw))
+        strategy = FIELD_STRATEGIES.get(field.name)
+        target[field.name] = strategy if strategy is not None else strategy_for(hints[field.name])
+    return st.fixed_dictionaries(required, optional=optional).map(lambda kw: cls(**_valid(kw)))
+
+
+def _valid(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Give fields that depend on each other consistent values (base64 images)."""
+    if kwargs.get("encoding") == "base64":
+        kwargs["image"] = base64.b64encode(kwargs["image"])
+    return kwargs
 
 
 def sample(cls: type[BidiEvent]) -> BidiEvent:
@@ -102,7 +121,9 @@ def sample(cls: type[BidiEvent]) -> BidiEvent:
         if field.default is not attrs.NOTHING:
             continue
         hint = hints[field.name]
-        if hint in values:
+        if field.name in FIELD_SAMPLES:
+            kwargs[field.name] = FIELD_SAMPLES[field.name]
+        elif hint in values:
             kwargs[field.name] = values[hint]
         elif typing.get_origin(hint) is tuple:
             kwargs[field.name] = ("a",)

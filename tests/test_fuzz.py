@@ -104,13 +104,21 @@ def test_check_decoder_accepts_events_and_typed_errors() -> None:
     assert check_decoder(typed) == []
 
 
+def _smuggled_bytes() -> ev.BidiErrorEvent:
+    """An event whose details were swapped for non-JSON after its checks ran."""
+    event = ev.BidiErrorEvent(message="m")
+    object.__setattr__(event, "details", {"b": b"x"})
+    return event
+
+
 @pytest.mark.parametrize(
     ("decode", "match"),
     [
         (lambda: {}["missing"], "KeyError"),
         (lambda: [None.attr], "AttributeError"),  # type: ignore[attr-defined]
         (lambda: ["not an event"], "non-events"),
-        (lambda: [ev.BidiErrorEvent(message="m", details={"b": b"x"})], "cannot be serialized"),
+        (lambda: [ev.BidiErrorEvent(message="m", details={"b": b"x"})], "ValueError: .*details"),
+        (lambda: [_smuggled_bytes()], "cannot be serialized"),
     ],
 )
 def test_check_decoder_flags_crashes(decode: Any, match: str) -> None:

@@ -102,7 +102,7 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
         if item is None or isinstance(item, str | int):  # bool is an int
             continue
         if not isinstance(item, dict | list | tuple):
-            return f"a {type(item).__name__} at {_where(path)}, which is not a JSON value"
+            return f"a value of type {type(item).__name__} at {_where(path)}, which is not JSON"
         if len(path) >= max_depth:
             return f"nesting deeper than {max_depth} levels at {_where(path)}"
         if isinstance(item, dict):

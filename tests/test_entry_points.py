@@ -256,3 +256,17 @@ def test_a_credentials_callable_that_exits_does_not_end_bidi_models(site: Path) 
     text = print_models_text(Registry())
     assert "throwaway  (bidi-throwaway 1.0)  credentials: missing" in text
     assert "simulated" in text
+
+
+def test_a_second_distribution_with_a_taken_plugin_name_is_reported(site: Path) -> None:
+    """Two distributions with one entry-point name: the second is reported, not silently dropped."""
+    install_dist(site, "bidi-throwaway", "1.0", GOOD_HOOKS)
+    install_dist(site, "bidi-throwaway-copy", "2.0", GOOD_HOOKS)
+    entry_points = site / "bidi_throwaway_copy-2.0.dist-info" / "entry_points.txt"
+    entry_points.write_text("[bidi]\nthrowaway = bidi_throwaway_copy._hooks\n")
+    registry = Registry()
+    loaded = {info.distribution for info in registry.list_models()}
+    (kept,) = loaded & {"bidi-throwaway", "bidi-throwaway-copy"}  # whichever came first
+    (dropped,) = {"bidi-throwaway", "bidi-throwaway-copy"} - {kept}
+    (error,) = [e for e in registry.plugin_errors if "Plugin name 'throwaway'" in str(e)]
+    assert f"from distribution {dropped!r} is already taken by distribution {kept!r}" in str(error)

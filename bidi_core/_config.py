@@ -152,13 +152,15 @@ def check_model_id(model_id: Any, *, where: str, example: str) -> str:
     raise ConfigError(msg)
 
 
-def check_json(value: Any, *, where: str) -> None:
+def check_json(value: Any, *, where: str, objects_ok: bool = False) -> None:
     """Raise :class:`ConfigError` unless *value* is strict JSON (settings passed to a provider).
 
     Pass-through settings go on the wire as JSON: a NaN or infinity would be written as
     the non-JSON ``NaN`` the provider refuses, and deep nesting would fail while encoding.
+    With *objects_ok*, objects other than JSON values (SDK config objects, which the
+    SDK serializes and checks itself) are let through.
     """
-    problem = json_problem(value)
+    problem = json_problem(value, objects_ok=objects_ok)
     if problem is not None:
         msg = f"{where} must be JSON data, but it has {problem}."
         raise ConfigError(msg)

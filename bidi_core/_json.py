@@ -73,7 +73,9 @@ def _plainly_json(value: Any, max_depth: int) -> bool:
     return True
 
 
-def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+def json_problem(
+    value: Any, *, max_depth: int = MAX_JSON_DEPTH, objects_ok: bool = False
+) -> str | None:
     """Return what keeps *value* from being strict JSON, or None if it is.
 
     Strict JSON here: ``dict`` (``str`` keys), ``list``, ``tuple``, ``str``, ``int``,
@@ -83,12 +85,14 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
     Args:
         value: The value to check (not modified).
         max_depth: The deepest nesting accepted.
+        objects_ok: Let other objects through (e.g. SDK config objects in settings
+            that an SDK serializes itself); their contents are not checked.
 
     Returns:
         A phrase such as ``"nan at ['a'][0] (JSON has no NaN or infinity)"``, to put
         after "has" in a message; None if *value* is strict JSON.
     """
-    if _plainly_json(value, max_depth):
+    if not objects_ok and _plainly_json(value, max_depth):
         return None
     # The careful walk: subclasses, and the path of the problem for the message.
     stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
@@ -102,6 +106,8 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
         if item is None or isinstance(item, str | int):  # bool is an int
             continue
         if not isinstance(item, dict | list | tuple):
+            if objects_ok:
+                continue
             return f"a value of type {type(item).__name__} at {_where(path)}, which is not JSON"
         if len(path) >= max_depth:
             return f"nesting deeper than {max_depth} levels at {_where(path)}"

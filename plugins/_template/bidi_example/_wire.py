@@ -147,6 +147,15 @@ def from_server(frame: dict[str, Any]) -> list[BidiOutputEvent]:
     Raises:
         ProviderProtocolError: The frame is unknown or has a missing or mistyped field.
     """
+    try:
+        return _events(frame)
+    except (TypeError, ValueError) as exc:
+        # Events check their own fields: a value they refuse is the service's mistake.
+        msg = f"The example service sent a {frame.get('type')!r} frame with a bad value: {exc}"
+        raise ProviderProtocolError(msg, provider="example") from exc
+
+
+def _events(frame: dict[str, Any]) -> list[BidiOutputEvent]:
     kind = frame["type"]
     if kind == "response.start":
         return [BidiResponseStartEvent(response_id=_get(frame, "response_id", str))]

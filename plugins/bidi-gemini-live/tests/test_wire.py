@@ -469,3 +469,14 @@ def test_close_codes_map_to_typed_errors(code: int, retryable: bool) -> None:
 def test_redact_hides_secrets() -> None:
     """redact() removes every secret from a message."""
     assert redact("bad key AIza-secret-1 here", ["AIza-secret-1", None]) == "bad key *** here"
+
+
+@pytest.mark.parametrize("rate", [1, 16, 10**9])
+def test_audio_at_an_impossible_rate_is_an_error_event_not_a_crash(rate: int) -> None:
+    """Audio whose mime type states a rate outside 8-192 kHz is skipped with a BidiErrorEvent."""
+    tr = ServerTranslator(text_transcript=False)
+    events = feed(tr, {"serverContent": {"modelTurn": {"parts": [audio_part(rate=rate)]}}})
+    (error,) = [e for e in events if isinstance(e, BidiErrorEvent)]
+    assert f"Gemini sent audio at {rate} Hz" in error.message
+    assert error.recoverable
+    assert not [e for e in events if isinstance(e, BidiAudioStreamEvent)]

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import attrs
 
+from bidi_core.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from bidi_core.events import (
     BidiAudioStreamEvent,
     BidiErrorEvent,
@@ -496,7 +497,21 @@ class OutputTranslator:
         audio_cfg = body.get("audioOutputConfiguration")
         if isinstance(audio_cfg, dict):
             rate = audio_cfg.get("sampleRateHertz")
-        content = _Content(kind=kind, role=role, stage=stage, sample_rate=_int(rate) or None)
+        sample_rate = _int(rate) or None
+        if sample_rate is not None and not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+            out.append(
+                BidiErrorEvent(
+                    message=(
+                        f"Nova Sonic stated an output audio rate of {sample_rate!r} Hz; the "
+                        f"configured {self.output_rate} Hz is used instead."
+                    ),
+                    code="malformed_event",
+                    recoverable=True,
+                    details={"event": "contentStart"},
+                )
+            )
+            sample_rate = None
+        content = _Content(kind=kind, role=role, stage=stage, sample_rate=sample_rate)
         content_id = str(body.get("contentId", ""))
         self._contents[content_id] = content
         if role == "USER":

@@ -10,6 +10,7 @@ import pytest
 
 from bidi_core.events import (
     BidiAudioStreamEvent,
+    BidiErrorEvent,
     BidiInterruptionEvent,
     BidiResponseCompleteEvent,
     BidiResponseStartEvent,
@@ -382,3 +383,14 @@ def test_history_first_message_is_user_and_caps_apply_oldest_first() -> None:
     )
     assert by_total[0] == ("USER", "é" * 10)
     assert by_total[-1] == ("ASSISTANT", "four")
+
+
+@pytest.mark.parametrize("stated", [1, 16, 2**63])
+def test_an_impossible_output_rate_is_reported_and_the_configured_one_used(stated: int) -> None:
+    """A stated rate outside 8-192 kHz: an error event, then audio at the configured rate."""
+    out = run([ev("completionStart"), audio_start("a1", rate=stated), audio("a1", b"\x01\x00" * 4)])
+    errors = [e for e in out if isinstance(e, BidiErrorEvent)]
+    assert len(errors) == 1
+    assert f"output audio rate of {stated} Hz" in errors[0].message
+    (chunk,) = [e for e in out if isinstance(e, BidiAudioStreamEvent)]
+    assert chunk.sample_rate == 24000

@@ -10,6 +10,7 @@ error of its own kind that names the field.
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Any, Final
 
 __all__ = ["MAX_JSON_DEPTH", "json_problem", "nesting_problem", "short_repr"]
@@ -20,10 +21,16 @@ __all__ = ["MAX_JSON_DEPTH", "json_problem", "nesting_problem", "short_repr"]
 MAX_JSON_DEPTH: Final = 100
 
 
+_REPR = reprlib.Repr(maxlevel=4, maxdict=6, maxlist=6, maxtuple=6, maxstring=50, maxother=50)
+
+
 def short_repr(value: Any, limit: int = 60) -> str:
-    """Return ``repr(value)``, cut to about *limit* characters (big payloads stay readable)."""
+    """Return ``repr(value)``, cut to about *limit* characters (big payloads stay readable).
+
+    Nesting is cut too (``[[[[...]]]]``), so a value nested 1,000 deep costs nothing.
+    """
     try:
-        text = repr(value)
+        text = _REPR.repr(value)
     except Exception:  # a broken __repr__ must not hide the real problem
         text = f"<{type(value).__name__} object>"
     return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"

@@ -12,6 +12,8 @@ import numbers
 import sys
 from array import array
 
+from ._json import short_repr
+
 __all__ = [
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
@@ -49,7 +51,8 @@ def check_sample_rate(value: object, *, where: str) -> int:
     if type(value) is int and MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
         return value
     hint = (
-        f"must be a whole number of Hz from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (got {value!r})"
+        f"must be a whole number of Hz from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} "
+        f"(got {short_repr(value)})"
     )
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         msg = f"{where} {hint}, a {type(value).__name__}."

@@ -73,11 +73,16 @@ def _bytes_field() -> Any:
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    where = "BidiToolCancelEvent.tool_use_ids"
     if isinstance(value, str):  # tuple("call_1") would split it into characters
-        msg = f"Expected a sequence of ids, got the single str {value!r}; wrap it: ({value!r},)."
+        msg = (
+            f"{where} must be a sequence of ids, got the single str {short_repr(value)}; "
+            "wrap it in a tuple."
+        )
         raise TypeError(msg)
-    if not isinstance(typing.cast(object, value), Iterable):
-        msg = f"Expected a sequence of ids, got {short_repr(value)} (a {type(value).__name__})."
+    if not isinstance(typing.cast(object, value), Iterable) or isinstance(value, bytes | dict):
+        kind = type(value).__name__
+        msg = f"{where} must be a sequence of ids (got {short_repr(value)}, a {kind})."
         raise TypeError(msg)
     return tuple(value)
 

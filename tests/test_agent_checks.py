@@ -162,3 +162,12 @@ async def test_non_finite_floats_in_a_result_are_sent_as_their_names() -> None:
         {"json": {"temp": "NaN", "max": "Infinity", "min": "-Infinity", "ok": 1.5}}
     ]
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("settle", [math.nan, -1, "1.5"])
+async def test_run_refuses_a_settle_time_that_would_never_settle(settle: Any) -> None:
+    """run(settle_s=NaN) would wait forever for the talk to settle; it is a ConfigError."""
+    agent = BidiAgent(SimulatedModel())
+    with pytest.raises(ConfigError, match=r"BidiAgent\.run\(\) settle_s must be a number >= 0"):
+        await agent.run(settle_s=settle)
+    assert agent.state.value == "idle"

@@ -191,3 +191,15 @@ def test_plugin_strings_cannot_spoof_bidi_models_lines(registry: Registry) -> No
     assert "\x1b" not in text
     assert not any(line.startswith("nova_sonic") for line in text.splitlines())
     assert "Fine.\\nnova_sonic" in text
+
+
+def test_a_fake_module_that_exits_on_import_is_a_plugin_load_error(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_fake() of a module raising SystemExit at import: PluginLoadError, not the end."""
+    from bidi_core.testing import load_fake
+
+    (tmp_path / "rude_fake_module.py").write_text("raise SystemExit(1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginLoadError, match=r"rude_fake_module.*SystemExit"):
+        load_fake("rude_fake_module:serve")

@@ -15,7 +15,7 @@ from typing import Any, Self
 import attrs
 
 from .._base import cancel_and_wait
-from .._config import copy_config
+from .._config import check_number, copy_config
 from .._errors import (
     BidiConnectionError,
     BidiModelStateError,
@@ -802,9 +802,11 @@ class BidiAgent:
             ``agent.stats``.
 
         Raises:
+            ConfigError: ``settle_s`` is not a finite number >= 0 (NaN would never settle).
             ProviderError: The connection failed.
             Exception: Whatever an input channel raised (e.g. a missing optional extra).
         """
+        settle_s = check_number(settle_s, where="BidiAgent.run() settle_s", minimum=0)
         started_here = self._state is AgentState.IDLE
         if started_here:
             await self.start()

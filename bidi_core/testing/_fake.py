@@ -31,6 +31,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import PluginLoadError
+from .._isolate import plugin_code
 from ._assistant import AssistantConfig, ScriptedAssistant
 
 __all__ = ["FakeServer", "ServeFake", "load_fake"]
@@ -86,12 +87,16 @@ def load_fake(spec: str) -> ServeFake:
         msg = f"A fake server spec must look like 'module:attribute', got {spec!r}."
         raise PluginLoadError(msg)
     try:
-        module = importlib.import_module(module_name)
+        with plugin_code():  # the plugin's module code: its SystemExit must not end bidi
+            module = importlib.import_module(module_name)
     except ImportError as exc:
         msg = (
             f"Cannot import fake server module {module_name!r} ({exc}). Fake servers need "
             "their plugin's test extra, e.g. pip install 'bidi-openai-realtime[test]'."
         )
+        raise PluginLoadError(msg) from exc
+    except Exception as exc:
+        msg = f"Importing fake server module {module_name!r} failed: {type(exc).__name__}: {exc}"
         raise PluginLoadError(msg) from exc
     factory: Callable[..., Any] | None = getattr(module, attr, None)
     if not callable(factory):

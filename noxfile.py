@@ -15,7 +15,7 @@ nox.needs_version = ">=2025.02.09"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "plugin_tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "plugin_tests", "readme_install"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
@@ -69,6 +69,17 @@ def typecheck(session: nox.Session) -> None:
         editable += ["-e", f"./plugins/{plugin}[test]"]
     session.install(*TYPECHECK_DEPS, *TEST_DEPS, *editable)
     session.run("mypy", "bidi_core", *PLUGIN_PACKAGES.values(), *session.posargs)
+
+
+@nox.session(python=False)
+def readme_install(session: nox.Session) -> None:
+    """Follow README.md's Install section in a fresh copy of the tree; run its usage snippet.
+
+    Builds every wheel and installs them into a fresh venv with the README's own
+    ``./dev install`` line, checks ``bidi models`` lists every plugin, and runs the
+    README's usage snippet against the simulated model (see ``.ci/readme_install.py``).
+    """
+    session.run("python", ".ci/readme_install.py", *session.posargs, external=True)
 
 
 @nox.session(python=PYTHON)

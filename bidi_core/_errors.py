@@ -8,10 +8,12 @@
     │   ├── DuplicateModelError                 two plugins registered the same name
     │   └── PluginLoadError                     a plugin failed to import or to register
     ├── ConfigError (also ValueError)           unknown or invalid config key / keyword
+    │   └── MissingCredentialsError             no credentials found: names what to set
     ├── BidiModelStateError (also RuntimeError) misuse: send before start, double start, ...
     ├── UnsupportedInputError (also ValueError) input the model's capabilities exclude
     ├── ProviderError                           the provider failed the connection
     │   ├── BidiConnectionError                 could not connect, or the connection broke
+    │   │   └── AuthenticationError             the provider rejected the credentials
     │   └── ProviderProtocolError               the provider sent something unreadable
     ├── ToolError                               a tool could not be built or run
     ├── MissingDependencyError (also ImportError) an optional extra is not installed
@@ -26,6 +28,7 @@ from typing import Any
 
 __all__ = [
     "AudioDeviceError",
+    "AuthenticationError",
     "AudioFormatError",
     "BidiConnectionError",
     "BidiError",
@@ -33,6 +36,7 @@ __all__ = [
     "BidiModelTimeoutError",
     "ConfigError",
     "DuplicateModelError",
+    "MissingCredentialsError",
     "MissingDependencyError",
     "PluginError",
     "PluginLoadError",
@@ -71,6 +75,30 @@ class PluginLoadError(PluginError):
 
 class ConfigError(BidiError, ValueError):
     """An unknown or invalid configuration key or keyword argument."""
+
+
+class MissingCredentialsError(ConfigError):
+    """No credentials were found; raised before any network I/O where possible.
+
+    The message names exactly what to set (environment variables or config keys).
+
+    Attributes:
+        env_vars: The environment variables the model reads for credentials (and
+            region, where it needs one), in the order it reads them.
+        config_keys: The config keys that take them instead, dotted (as
+            ``bidi chat --set`` takes them), e.g. ``("client_config.api_key",)``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        env_vars: tuple[str, ...] = (),
+        config_keys: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.env_vars = env_vars
+        self.config_keys = config_keys
 
 
 class BidiModelStateError(BidiError, RuntimeError):
@@ -125,6 +153,13 @@ def _rebuild_provider_error(
 
 class BidiConnectionError(ProviderError):
     """The connection could not be opened, or it broke."""
+
+
+class AuthenticationError(BidiConnectionError):
+    """The provider rejected the credentials (a bad or expired key, an unknown access key).
+
+    Never retryable: the same credentials fail again. The message says what to check.
+    """
 
 
 class ProviderProtocolError(ProviderError):

@@ -14,10 +14,10 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from ._config import closest
 from ._errors import DuplicateModelError, PluginError, PluginLoadError, UnknownModelError
 from ._isolate import PluginExit, plugin_code
 from ._json import json_problem, short_repr
+from ._plugins import unknown_model_message
 from ._protocol import BidiModel, ModelCapabilities
 from .hookspecs import ModelFactory
 
@@ -39,8 +39,10 @@ DISABLE_AUTOLOAD_ENV = "BIDI_DISABLE_PLUGIN_AUTOLOAD"
 #: What a model name may be: it is typed by users and printed by ``bidi models``, so
 #: nothing in it can spoof a line or a terminal escape.
 MODEL_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-#: ``fake=`` in ``register()``: where the plugin's fake server is, ``"module:attribute"``.
-_FAKE_RE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+#: ``fake=``/``check=`` in ``register()``: ``"module:attribute"``.
+_SPEC_RE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+#: ``env_vars=``: names printed by ``bidi models`` (nothing that could spoof output).
+_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 @attrs.frozen(kw_only=True)
@@ -335,20 +337,7 @@ class Registry:
             raise self._clashes[name][1]
         if name in self._errors:
             raise self._errors[name]
-        names = sorted(self._models)
-        suggestion = closest(name, names)
-        hint = f" Did you mean {suggestion!r}?" if suggestion else ""
-        available = ", ".join(names) if names else "none"
-        broken = (
-            f" Plugins that failed to load: {', '.join(sorted(self._errors))}."
-            if self._errors
-            else ""
-        )
-        msg = (
-            f"Unknown model: {name!r}.{hint} Available models: {available}.{broken} "
-            "Models come from installed plugins, "
-            f"e.g. pip install bidi-{name.replace('_', '-')}."
-        )
+        msg = unknown_model_message(str(name), sorted(self._models), sorted(self._errors))
         raise UnknownModelError(msg)
 
     def get_model(self, name: str, **config: Any) -> BidiModel:
@@ -400,7 +389,16 @@ def _describe(exc: BaseException) -> str:
 _KNOWN_EXTRA = {
     "credentials": "a zero-argument callable returning whether credentials were found",
     "fake": "a 'module:attribute' string naming the plugin's fake server",
+    "check": "the plugin's bidi check function, or a 'module:attribute' string naming it",
+    "env_vars": "the names of the environment variables the model reads (str or list of str)",
 }
+
+
+def _env_names(value: Any) -> bool:
+    names = [value] if isinstance(value, str) else value
+    return isinstance(names, list | tuple) and all(
+        isinstance(name, str) and _ENV_RE.fullmatch(name) for name in names
+    )
 
 
 def _check_registration(
@@ -420,8 +418,13 @@ def _check_registration(
             break
         if key == "credentials" and not callable(value):
             problem = f"credentials={short_repr(value)}; it must be {_KNOWN_EXTRA[key]}"
-        elif key == "fake" and not (isinstance(value, str) and _FAKE_RE.fullmatch(value)):
-            problem = f"fake={short_repr(value)}; it must be {_KNOWN_EXTRA[key]}"
+        elif key in ("fake", "check") and not (
+            (isinstance(value, str) and _SPEC_RE.fullmatch(value))
+            or (key == "check" and callable(value))
+        ):
+            problem = f"{key}={short_repr(value)}; it must be {_KNOWN_EXTRA[key]}"
+        elif key == "env_vars" and not _env_names(value):
+            problem = f"env_vars={short_repr(value)}; it must be {_KNOWN_EXTRA[key]}"
         elif key not in _KNOWN_EXTRA and not callable(value) and json_problem(value) is not None:
             problem = (
                 f"{key}={short_repr(value)}, which has {json_problem(value)}; extra values "

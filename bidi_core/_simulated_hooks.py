@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._protocol import BidiModel, ModelCapabilities
 from .hookspecs import RegisterModel, hookimpl
+
+if TYPE_CHECKING:
+    from .diagnostics import CheckInfo
 
 
 def simulated_capabilities(
@@ -32,6 +35,14 @@ def _create(**config: Any) -> BidiModel:
     return SimulatedModel(**config)
 
 
+def check_info(model: BidiModel) -> CheckInfo:
+    """``bidi check simulated``: no endpoint and no credentials to find."""
+    from .diagnostics import CheckInfo, Credentials  # noqa: PLC0415
+
+    del model
+    return CheckInfo(endpoint=None, credentials=Credentials(found=True))
+
+
 @hookimpl
 def bidi_register_models(register: RegisterModel) -> None:
     """Register ``simulated``."""
@@ -41,4 +52,6 @@ def bidi_register_models(register: RegisterModel) -> None:
         capabilities=simulated_capabilities(),
         summary="In-process scripted model for demos and tests (no network, no credentials).",
         credentials=lambda: True,
+        env_vars=(),
+        check="bidi_core._simulated_hooks:check_info",
     )

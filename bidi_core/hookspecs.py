@@ -60,10 +60,14 @@ def bidi_register_models(register: RegisterModel) -> None:
       64 characters (``nova_sonic``), so nothing printed from it can spoof output.
     * *capabilities*: a :class:`bidi_core.ModelCapabilities`, or None.
     * *summary*: a ``str`` (``bidi models`` prints control characters escaped).
-    * Extra keyword arguments, kept in :attr:`bidi_core.ModelInfo.extra`:
-      ``credentials=`` a zero-argument callable saying whether credentials were
-      found; ``fake=`` ``"module:attribute"`` of the plugin's fake server; any
-      other key: JSON data or a callable.
+    * Extra keyword arguments, kept in :attr:`bidi_core.ModelInfo.extra`; the core
+      reads these: ``credentials=`` (a zero-argument callable: were credentials
+      found? env and files only, no network), ``env_vars=`` (the environment
+      variables the model reads, a str or a list of str, listed by ``bidi models``),
+      ``fake="module:serve"`` (its fake server, for ``bidi chat --fake``) and
+      ``check="module:func"`` or the function itself (``func(model)`` returns a
+      :class:`bidi_core.diagnostics.CheckInfo` for ``bidi check``). Any other key:
+      JSON data or a callable.
 
     Two plugins registering the same *name* make it unavailable: ``get_model(name)``
     raises :class:`bidi_core.DuplicateModelError` naming both (the core does not

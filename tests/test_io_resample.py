@@ -112,7 +112,8 @@ def test_missing_soxr_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "soxr", None)  # makes `import soxr` fail
     with pytest.raises(MissingDependencyError) as info:
         Resampler(48000, 16000)
-    assert "pip install 'bidi-core[resample]'" in str(info.value)
+    assert "pip install 'soxr>=0.3'" in str(info.value)  # soxr is on PyPI; bidi-core is not
+    assert "./dev install 'bidi-core[resample]'" in str(info.value)
     assert "48000 Hz to 16000 Hz" in str(info.value)
     assert isinstance(info.value, ImportError)
     assert RESAMPLE_EXTRA in str(info.value)

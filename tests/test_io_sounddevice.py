@@ -500,7 +500,8 @@ def test_missing_sounddevice_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
     for factory in (MicrophoneInput, SpeakerOutput):
         with pytest.raises(MissingDependencyError) as info:
             factory()
-        assert "pip install 'bidi-core[sounddevice]'" in str(info.value)
+        assert "pip install 'sounddevice>=0.4' 'soxr>=0.3'" in str(info.value)
+        assert "./dev install 'bidi-core[sounddevice]'" in str(info.value)
         assert factory.__name__ in str(info.value)
         assert isinstance(info.value, ImportError)
 

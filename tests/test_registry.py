@@ -76,25 +76,74 @@ def test_plugin_registered_after_loading_is_visible(registry: Registry) -> None:
 
 
 def test_unknown_model_error_lists_installed_names_and_suggests_one(registry: Registry) -> None:
-    """The message lists installed names, the closest one and how to install more."""
+    """The message lists installed names and the closest one; no install hint is guessed."""
     registry.register_plugin(plugin("nova_sonic", "gemini_live"), name="p")
     with pytest.raises(UnknownModelError) as info:
         registry.get_model("nova_sonik")
     message = str(info.value)
     assert message.startswith("Unknown model: 'nova_sonik'.")
     assert "Did you mean 'nova_sonic'?" in message
-    assert "Available models: gemini_live, nova_sonic." in message
-    assert "pip install bidi-nova-sonik" in message
+    assert "Installed models: gemini_live, nova_sonic." in message
+    assert "bidi-nova-sonik" not in message  # no such distribution exists
 
 
 def test_unknown_model_error_without_close_match(registry: Registry) -> None:
     """With nothing close, there is no suggestion, and an empty registry says 'none'."""
+    registry.register_plugin(plugin("alpha"), name="p")
+    with pytest.raises(UnknownModelError) as info:
+        registry.get_model("zzz")
+    message = str(info.value)
+    assert "Did you mean" not in message
+    assert "Installed models: alpha." in message
+    assert "pip install" not in message
+    assert "./dev install NAME" in message
+
+
+def test_unknown_model_error_for_a_shipped_plugin_names_its_distribution(
+    registry: Registry,
+) -> None:
+    """A model the repository ships but that is not installed: its real distribution."""
     with pytest.raises(UnknownModelError) as info:
         registry.get_model("openai_realtime")
     message = str(info.value)
     assert "Did you mean" not in message
-    assert "Available models: none." in message
-    assert "pip install bidi-openai-realtime" in message
+    assert "Installed models: none." in message
+    assert "'openai_realtime' comes from bidi-openai-realtime, which is not installed" in message
+    assert "./dev install bidi-openai-realtime" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("openai", "'openai_realtime'"),  # a prefix
+        ("sonic", "'nova_sonic'"),  # a substring
+        ("bidi-gemini-live", "'gemini_live'"),  # the distribution name
+        ("Nova_Sonic", "'nova_sonic'"),  # case
+        ("nova_sonik", "'nova_sonic'"),  # spelling
+    ],
+)
+def test_unknown_model_suggestions_consider_prefixes_and_substrings(
+    registry: Registry, name: str, meant: str
+) -> None:
+    """`get_model("openai")` suggests 'openai_realtime', and never `pip install bidi-openai`."""
+    registry.register_plugin(plugin("openai_realtime", "nova_sonic", "gemini_live"), name="p")
+    with pytest.raises(UnknownModelError) as info:
+        registry.get_model(name)
+    message = str(info.value)
+    assert f"Did you mean {meant}?" in message
+    assert "pip install bidi-" not in message
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_unknown_model_error_for_an_empty_name(registry: Registry, name: str) -> None:
+    """An empty name says a name is needed and lists the installed ones (no 'bidi-.')."""
+    registry.register_plugin(plugin("alpha"), name="p")
+    with pytest.raises(UnknownModelError) as info:
+        registry.get_model(name)
+    message = str(info.value)
+    assert message.startswith("No model name given")
+    assert "Installed models: alpha." in message
+    assert "bidi-" not in message
 
 
 def test_unknown_model_error_is_a_lookup_error(registry: Registry) -> None:

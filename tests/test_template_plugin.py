@@ -131,3 +131,33 @@ async def test_fault_matrix_catches_an_unbounded_handshake(
 
     with pytest.raises(faults.FaultCaseError, match="hung"):
         await case.run(serve, make)
+
+
+async def test_template_takes_part_in_bidi_check(
+    template: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third-party plugin's check= hook drives `bidi check`: every step against its TLS fake."""
+    import io
+
+    from bidi_core.cli._check import check
+    from bidi_example import _hooks
+    from bidi_example.testing import serve
+
+    registry = Registry(autoload=False)
+    registry.register_plugin(_hooks, name="example")
+    assert registry.model_info("example").extra["env_vars"] == ("EXAMPLE_API_KEY",)
+    async with serve(tls=True) as fake:
+        assert fake.tls is not None
+        monkeypatch.setenv("SSL_CERT_FILE", str(fake.tls.ca_path))
+        port = fake.model_kwargs["client_config"]["port"]
+        settings = {"client_config": {"host": "127.0.0.1", "port": port}}
+        monkeypatch.delenv("EXAMPLE_API_KEY", raising=False)
+        out = io.StringIO()
+        missing = await check("example", settings, registry=registry, out=out)
+        assert [s.verdict for s in missing] == ["ok", "FAIL", "ok", "ok", "skip"]
+        assert "set EXAMPLE_API_KEY" in missing[1].fix
+        monkeypatch.setenv("EXAMPLE_API_KEY", fake.model_kwargs["client_config"]["api_key"])
+        steps = await check("example", settings, registry=registry, out=out)
+    assert [s.verdict for s in steps] == ["ok"] * 5
+    assert steps[1].detail == "from EXAMPLE_API_KEY"
+    assert "certificate verified" in steps[3].detail

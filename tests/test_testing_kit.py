@@ -111,6 +111,32 @@ async def test_plain_text_is_echoed_in_a_complete_response(driver: Driver) -> No
     assert driver.assistant.inputs == [("text", "good morning")]
 
 
+@pytest.mark.parametrize(
+    ("said", "answer"),
+    [
+        ("what is the weather in Paris?", "You said: what is the weather in Paris?"),
+        ("Stop!", "You said: Stop!"),
+        ("done.", "You said: done."),
+        ("hello", "You said: hello."),
+    ],
+)
+async def test_an_answer_never_doubles_the_final_punctuation(
+    driver: Driver, said: str, answer: str
+) -> None:
+    """Text that already ends a sentence is echoed without a second full stop ("?." before)."""
+    driver.assistant.user_text(said)
+    assert await driver.answer() == answer
+
+
+def test_without_faults_strips_only_the_directives() -> None:
+    """without_faults() removes [fault:...] directives and keeps every other word."""
+    from bidi_core.testing._assistant import without_faults
+
+    assert without_faults("hello [fault:time_limit] there") == "hello there"
+    assert without_faults("[fault:error]") == ""
+    assert without_faults("keep [then cancel]") == "keep [then cancel]"
+
+
 async def test_same_seed_gives_the_same_actions() -> None:
     """Two assistants with one seed produce identical actions (ids included)."""
     runs = []
@@ -524,8 +550,7 @@ async def test_loopback_tls_is_not_trusted_by_default() -> None:
         (":serve", r"must look like 'module:attribute'"),
         (
             "bidi_no_such_plugin.testing:serve",
-            r"Cannot import fake server module "
-            r"'bidi_no_such_plugin.testing'.*pip install",
+            r"The fake server 'bidi_no_such_plugin.testing' needs its plugin's test extra",
         ),
         ("json:no_such_serve", r"'json' has no callable 'no_such_serve'; check the plugin's fake="),
         ("json:__name__", r"'json' has no callable '__name__'"),
@@ -535,6 +560,16 @@ def test_load_fake_errors_are_clear(spec: str, message: str) -> None:
     """A bad fake= spec is a PluginLoadError saying what is wrong and what to do."""
     with pytest.raises(PluginLoadError, match=message):
         load_fake(spec)
+
+
+def test_load_fake_names_the_plugin_distribution_and_how_to_install_it() -> None:
+    """A fake whose module cannot import names that plugin's test extra, never another's."""
+    with pytest.raises(PluginLoadError) as info:
+        load_fake("bidi_no_such_plugin.testing:serve", "bidi-nova-sonic")
+    message = str(info.value)
+    assert "needs bidi-nova-sonic's test extra" in message
+    assert "./dev install bidi-nova-sonic[test]" in message
+    assert "openai" not in message
 
 
 def test_load_fake_returns_the_factory() -> None:
@@ -553,3 +588,36 @@ def test_fake_server_protocol_is_structural() -> None:
 
     assert isinstance(Fake(), FakeServer)
     assert not isinstance(object(), FakeServer)
+
+
+# ------------------------------------------------------ resolve_to_loopback
+
+
+def test_resolve_to_loopback_maps_names_and_refuses_the_rest() -> None:
+    """Mapped names resolve to 127.0.0.1 at the fake's port; any other name fails."""
+    import socket
+
+    from bidi_core.testing import resolve_to_loopback
+
+    with resolve_to_loopback({"api.example.com": 4321}):
+        infos = socket.getaddrinfo("api.example.com", 443, type=socket.SOCK_STREAM)
+        assert {info[4] for info in infos} == {("127.0.0.1", 4321)}
+        assert socket.getaddrinfo("127.0.0.1", 80)[0][4][0] == "127.0.0.1"
+        for name in ("example.org", "169.254.169.254", "10.0.0.1"):
+            with pytest.raises(socket.gaierror, match="not resolvable in this test"):
+                socket.getaddrinfo(name, 443)
+    assert socket.getaddrinfo is not None
+
+
+async def test_resolve_to_loopback_covers_the_event_loop_resolver() -> None:
+    """asyncio's loop.getaddrinfo (what websockets and httpx use) goes through the patch."""
+    import socket
+
+    from bidi_core.testing import resolve_to_loopback
+
+    loop = asyncio.get_running_loop()
+    with resolve_to_loopback({"api.example.com": 4321}):
+        infos = await loop.getaddrinfo("api.example.com", 443, type=socket.SOCK_STREAM)
+        assert infos[0][4] == ("127.0.0.1", 4321)
+        with pytest.raises(socket.gaierror):
+            await loop.getaddrinfo("example.org", 443)

@@ -7,19 +7,28 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 import statistics
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from .._config import deep_merge
-from .._errors import BidiError, ConfigError, ToolError
+from .._errors import ConfigError, MissingDependencyError, ToolError
 from .._registry import Registry, default_registry
 from ..agent import AgentStats, BidiAgent
 from ..io._protocol import BidiInput, BidiOutput
 from ._models import credentials_found
 
-__all__ = ["choose_model", "chat", "load_tool", "parse_settings", "print_summary", "run_chat"]
+__all__ = [
+    "Listener",
+    "choose_model",
+    "chat",
+    "load_tool",
+    "parse_settings",
+    "print_summary",
+    "run_chat",
+]
 
 
 def choose_model(
@@ -69,7 +78,7 @@ def parse_settings(settings: list[str]) -> dict[str, Any]:
 
 
 def load_tool(spec: str) -> Callable[..., Any]:
-    """Import ``module:function`` for ``--tool``.
+    """Import ``module:function`` for ``--tool`` (the current directory is searched too).
 
     Raises:
         ToolError: The module or function cannot be found.
@@ -78,16 +87,64 @@ def load_tool(spec: str) -> Callable[..., Any]:
     if not module_name or not attr:
         msg = f"--tool expects MODULE:FUNCTION (e.g. mytools:get_weather), got {spec!r}."
         raise ToolError(msg)
+    # Like `python -m bidi_core`, the `bidi` script finds modules in the current directory.
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.insert(0, here)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        msg = f"Cannot import tool module {module_name!r}: {exc}. Is it on PYTHONPATH?"
+        msg = (
+            f"Cannot import tool module {module_name!r}: {exc}. Run bidi from the directory "
+            "holding it, or add that directory to PYTHONPATH."
+        )
         raise ToolError(msg) from exc
     func = getattr(module, attr, None)
     if not callable(func):
         msg = f"Module {module_name!r} has no function {attr!r} for --tool {spec!r}."
         raise ToolError(msg)
     return func  # type: ignore[no-any-return]
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class Listener:
+    """An output channel that only watches events (no audio to clear or play)."""
+
+    async def handle(self, event: Any) -> None:
+        """Look at one event."""
+
+    def clear_audio(self) -> None:
+        """Nothing to clear."""
+
+    def played_ms(self, response_id: str) -> float | None:
+        """Nothing is played."""
+        del response_id
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class _Prompt(Listener):
+    """Shows ``you> `` when the model has finished answering."""
+
+    TEXT = "you> "
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    async def handle(self, event: Any) -> None:
+        from ..events import BidiResponseCompleteEvent  # noqa: PLC0415
+
+        if isinstance(event, BidiResponseCompleteEvent) and event.stop_reason != "tool_use":
+            self._out.write(self.TEXT)
+            self._out.flush()
 
 
 def print_summary(stats: AgentStats, out: TextIO) -> None:
@@ -119,11 +176,16 @@ async def chat(
     registry: Registry | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
+    prompt: bool | None = None,
 ) -> AgentStats:
-    """Run one ``bidi chat`` conversation; returns its stats."""
+    """Run one ``bidi chat`` conversation; returns its stats.
+
+    Typed input gets a hint line and, on a terminal (or with *prompt*), a ``you> ``
+    prompt after each answer.
+    """
     from ..io import TextInput, TextOutput  # noqa: PLC0415 - IO loads on use
     from ..testing._assistant import AssistantConfig  # noqa: PLC0415
-    from ..testing._fake import load_fake  # noqa: PLC0415
+    from ..testing._fake import load_fake, missing_test_extra  # noqa: PLC0415
 
     registry = registry or default_registry()
     out = stdout or sys.stdout
@@ -139,11 +201,15 @@ async def chat(
             if not isinstance(spec, str):
                 msg = f"Model {name!r} ships no fake server; run it without --fake."
                 raise ConfigError(msg)
-            serve = load_fake(spec)
+            serve = load_fake(spec, info.distribution)
             pace = 0.0 if args.fast or not (args.wav_in or args.mic) else 1.0
-            fake = await stack.enter_async_context(
-                serve(assistant_config=AssistantConfig(pace=pace))
-            )
+            try:
+                fake = await stack.enter_async_context(
+                    serve(assistant_config=AssistantConfig(pace=pace))
+                )
+            except ImportError as exc:  # e.g. trustme, for the fake's TLS certificate
+                msg = missing_test_extra(spec, info.distribution, exc)
+                raise MissingDependencyError(msg) from exc
             kwargs = deep_merge(fake.model_kwargs, kwargs)
             out.write(f"Talking to the {name} fake server (offline).\n")
         model = registry.get_model(name, **kwargs)
@@ -160,6 +226,12 @@ async def chat(
             inputs.append(MicrophoneInput())
         if not inputs:
             inputs.append(TextInput(stream=stdin) if stdin is not None else TextInput())
+            out.write("Type a message and press Enter; /quit or Ctrl-D ends the chat.\n")
+            source = stdin if stdin is not None else sys.stdin
+            if prompt if prompt is not None else _is_terminal(source):
+                outputs.append(_Prompt(out))
+                out.write(_Prompt.TEXT)
+                out.flush()
         if args.wav_out:
             from ..io import WavFileOutput  # noqa: PLC0415
 
@@ -174,12 +246,6 @@ async def chat(
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    """Entry point of ``bidi chat``."""
-    try:
-        asyncio.run(chat(args))
-    except KeyboardInterrupt:
-        return 130
-    except BidiError as exc:
-        sys.stderr.write(f"bidi chat: {exc}\n")
-        return 1
+    """Entry point of ``bidi chat`` (errors become one line in :func:`bidi_core.cli.main`)."""
+    asyncio.run(chat(args))
     return 0

@@ -32,7 +32,7 @@ from ..events import (
 from ..simulated import SimulatedModel
 from ..testing.speech import speak
 from ..tools import tool
-from ._chat import print_summary
+from ._chat import Listener, print_summary
 
 __all__ = ["QUESTION", "get_weather", "run_demo", "demo"]
 
@@ -86,7 +86,7 @@ class _Timeline:
         self._stream.flush()
 
 
-class _Cues:
+class _Cues(Listener):
     """An output channel that tells the scripted user when to speak next."""
 
     def __init__(self) -> None:
@@ -111,15 +111,6 @@ class _Cues:
             self._story_chunks += 1
             if self._story_chunks >= 25:  # half a second of the story has played
                 self.story_playing.set()
-
-    def clear_audio(self) -> None:
-        pass
-
-    def played_ms(self, response_id: str) -> float | None:
-        return None
-
-    async def aclose(self) -> None:
-        pass
 
 
 class _ScriptedUser:
@@ -159,9 +150,11 @@ async def demo(
     out_dir: Path, *, realtime: bool = False, stream: TextIO | None = None
 ) -> AgentStats:
     """Run the demo conversation; returns its stats (WAVs are written to *out_dir*)."""
-    from ..io import TextOutput, WavFileOutput  # noqa: PLC0415
+    from ..io import Resampler, TextOutput, WavFileOutput  # noqa: PLC0415
 
     out = stream or sys.stdout
+    # The question is a 48 kHz WAV resampled for the model: fail before anything starts.
+    Resampler(_WAV_RATE, 16000, channels=2)
     question = write_question_wav(out_dir / "question.wav")
     reply = out_dir / "reply.wav"
     out.write(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, TextIO
 
@@ -11,7 +12,7 @@ from .._isolate import plugin_code
 from .._protocol import ModelCapabilities
 from .._registry import ModelInfo, Registry, default_registry
 
-__all__ = ["credentials_found", "describe_capabilities", "run_models"]
+__all__ = ["credentials_found", "describe_capabilities", "env_vars", "run_models"]
 
 
 def credentials_found(info: ModelInfo) -> bool | None:
@@ -37,8 +38,25 @@ def printable(text: object) -> str:
     )
 
 
+def env_vars(info: ModelInfo) -> list[str]:
+    """The environment variables the plugin says the model reads (``register(env_vars=...)``)."""
+    names = info.extra.get("env_vars") or ()
+    if isinstance(names, str):
+        names = (names,)
+    return [str(name) for name in names]
+
+
+def describe_env(info: ModelInfo) -> str | None:
+    """One line naming the variables the model reads and which are set (never values)."""
+    names = env_vars(info)
+    if not names:
+        return None
+    shown = [f"{name} (set)" if os.environ.get(name) else name for name in names]
+    return f"reads {', '.join(shown)}"
+
+
 def describe_capabilities(caps: ModelCapabilities | None) -> str:
-    """One short line: modalities, features, rates, connection limit."""
+    """One short line: modalities, features, rates (audio models only), connection limit."""
     if caps is None:
         return "(not declared)"
     features = [
@@ -51,12 +69,17 @@ def describe_capabilities(caps: ModelCapabilities | None) -> str:
         )
         if on
     ]
-    rates = "/".join(str(r // 1000) + "k" for r in caps.input_sample_rates)
+    audio = []
+    if "audio" in caps.input_modalities:
+        rates = "/".join(f"{r / 1000:g}k" for r in caps.input_sample_rates)
+        audio.append(f"{rates} in")
+    if "audio" in caps.output_modalities:
+        audio.append(f"{caps.output_sample_rate / 1000:g}k out")
+    rates_text = f"; audio {', '.join(audio)}" if audio else ""
     limit = f", limit {caps.connection_limit_s:g}s" if caps.connection_limit_s else ""
     return (
         f"in {'+'.join(caps.input_modalities)} -> out {'+'.join(caps.output_modalities)}; "
-        f"{', '.join(features) or 'no extras'}; audio {rates} in, "
-        f"{caps.output_sample_rate // 1000}k out{limit}"
+        f"{', '.join(features) or 'no extras'}{rates_text}{limit}"
     )
 
 
@@ -68,6 +91,8 @@ def _rows(registry: Registry) -> list[dict[str, Any]]:
             "version": info.version,
             "summary": info.summary,
             "credentials": credentials_found(info),
+            "env_vars": env_vars(info),
+            "env_set": [name for name in env_vars(info) if os.environ.get(name)],
             "fake": info.extra.get("fake"),
             "capabilities": info.capabilities.to_dict() if info.capabilities else None,
             "_caps": info.capabilities,
@@ -87,14 +112,23 @@ def print_models(registry: Registry, *, as_json: bool = False, out: TextIO = sys
         out.write("\n")
         return
     if not rows:
-        out.write("No models installed. Install a plugin, e.g. pip install bidi-openai-realtime\n")
+        out.write(
+            "No models installed. Install a plugin from a clone of bidi, e.g. "
+            "./dev install openai_realtime\n"
+        )
+    infos = {info.name: info for info in registry.list_models()}
     for row in rows:
         creds = {True: "found", False: "missing", None: "n/a"}[row["credentials"]]
+        if row["credentials"] is False:
+            creds += f" (bidi check {row['name']} says what to set)"
         dist = printable(f"{row['distribution'] or '?'} {row['version'] or ''}".strip())
         out.write(f"{printable(row['name'])}  ({dist})  credentials: {creds}\n")
         if row["summary"]:
             out.write(f"    {printable(row['summary'])}\n")
         out.write(f"    {describe_capabilities(row['_caps'])}\n")
+        env = describe_env(infos[row["name"]])
+        if env:
+            out.write(f"    {printable(env)}\n")
     for error in errors:
         out.write(f"warning: {printable(error)}\n")
 

@@ -19,8 +19,11 @@ from ._errors import MissingDependencyError
 
 __all__ = ["RESAMPLE_EXTRA", "Resampler"]
 
-#: How to install the resampler.
-RESAMPLE_EXTRA: Final = "pip install 'bidi-core[resample]'"
+#: How to install the resampler (soxr is on PyPI; bidi-core installs from a clone).
+RESAMPLE_EXTRA: Final = (
+    "pip install 'soxr>=0.3' (bidi-core's [resample] extra; from a clone of bidi: "
+    "./dev install 'bidi-core[resample]')"
+)
 
 _QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 
@@ -86,7 +89,7 @@ class Resampler:
 
     Raises:
         MissingDependencyError: The rates differ and ``soxr`` is not installed; the
-            message says ``pip install 'bidi-core[resample]'``.
+            message says how to install it (:data:`RESAMPLE_EXTRA`).
         ValueError: A rate is outside 8,000-192,000 Hz, the channel count is not a
             positive int, or ``quality`` is unknown.
     """

@@ -42,7 +42,10 @@ __all__ = ["SOUNDDEVICE_EXTRA", "MicrophoneInput", "SpeakerOutput"]
 logger = logging.getLogger("bidi_core.io")
 
 #: How to install the microphone and speaker support.
-SOUNDDEVICE_EXTRA: Final = "pip install 'bidi-core[sounddevice]'"
+SOUNDDEVICE_EXTRA: Final = (
+    "pip install 'sounddevice>=0.4' 'soxr>=0.3' (bidi-core's [sounddevice] extra; from a "
+    "clone of bidi: ./dev install 'bidi-core[sounddevice]')"
+)
 _DEVICE_HINT = "List the devices with `python -m sounddevice`."
 _DROP_LOG_EVERY = 50  # log the first dropped block, then every 50th
 

@@ -11,7 +11,8 @@
   handshake) any plugin runs against its fake, each with a defined outcome and a
   leak check (importing it does not import pytest).
 * :class:`FakeServer` / :func:`load_fake`: the contract of each plugin's fake server.
-* :func:`free_port`, :func:`loopback_tls` (``bidi-core[testing]``): for fake servers.
+* :func:`free_port`, :func:`loopback_tls` (``bidi-core[testing]``): for fake servers;
+  :func:`resolve_to_loopback` maps a provider's real host name to a fake (default-path tests).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ._assistant import (
     UserTranscript,
 )
 from ._fake import FakeServer, ServeFake, load_fake
-from ._net import LoopbackTLS, free_port, loopback_tls
+from ._net import LoopbackTLS, free_port, loopback_tls, resolve_to_loopback
 from .conformance import ConformanceCase, ConformanceError, check_model, conformance_cases
 from .faults import FaultCase, FaultCaseError, fault_cases
 from .speech import speak, transcribe
@@ -72,6 +73,7 @@ __all__ = [
     "free_port",
     "load_fake",
     "loopback_tls",
+    "resolve_to_loopback",
     "speak",
     "transcribe",
 ]

@@ -69,10 +69,25 @@ __all__ = [
     "UserSpeechStarted",
     "UserSpeechStopped",
     "UserTranscript",
+    "without_faults",
 ]
 
 FaultKind: TypeAlias = Literal["error", "disconnect", "malformed", "time_limit"]
 _FAULT_RE = re.compile(r"\[fault:(error|disconnect|malformed|time_limit)\]")
+_SENTENCE_END = (".", "!", "?", "\u2026")
+
+
+def without_faults(text: str) -> str:
+    """*text* without its ``[fault:...]`` directives (for replayed history: they fired once)."""
+    return " ".join(_FAULT_RE.sub(" ", text).split())
+
+
+def _sentence(text: str) -> str:
+    """*text* ending with one full stop, unless it already ends a sentence (no "?.")."""
+    text = text.rstrip()
+    return text if text.endswith(_SENTENCE_END) else text + "."
+
+
 _JSON_RE = re.compile(r"\{.*\}", re.DOTALL)
 _STORY = (
     "once upon a time a small robot learned to listen before it spoke, "
@@ -529,13 +544,14 @@ class ScriptedAssistant:
             self._call_tools(called, text)
             return
         if "recall" in lowered:
-            answer = f"Earlier you said: {previous}." if previous else "You have not said anything."
+            said = _sentence(f"Earlier you said: {previous}") if previous else None
+            answer = said or "You have not said anything."
             self._speak_response(answer, input_text=text, audio_ms=audio_ms)
         elif "story" in lowered:
             repeats = max(1, int(self.config.story_seconds / (len(_STORY) * 0.04)) + 1)
             self._speak_response(_STORY * repeats, input_text=text, audio_ms=audio_ms, long=True)
         else:
-            self._speak_response(f"You said: {text}.", input_text=text, audio_ms=audio_ms)
+            self._speak_response(_sentence(f"You said: {text}"), input_text=text, audio_ms=audio_ms)
 
     def _fault(self, kind: FaultKind) -> Fault:
         messages = {
@@ -588,7 +604,7 @@ class ScriptedAssistant:
         for tool_use_id, result in calls.items():
             name = self._tool_names.pop(tool_use_id, "the tool")
             parts.append(f"{name} returned {_result_text(result)}")
-        self._speak_response("; ".join(parts) + ".", input_text="")
+        self._speak_response(_sentence("; ".join(parts)), input_text="")
 
     def _speak_response(
         self,

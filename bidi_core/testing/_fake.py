@@ -32,9 +32,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from .._errors import PluginLoadError
 from .._isolate import plugin_code
+from .._plugins import install_hint
 from ._assistant import AssistantConfig, ScriptedAssistant
 
-__all__ = ["FakeServer", "ServeFake", "load_fake"]
+__all__ = ["FakeServer", "ServeFake", "load_fake", "missing_test_extra"]
 
 
 @runtime_checkable
@@ -72,12 +73,25 @@ class ServeFake(Protocol):
         """
 
 
-def load_fake(spec: str) -> ServeFake:
+def missing_test_extra(what: str, distribution: str | None, exc: BaseException) -> str:
+    """The message for a fake server whose plugin's ``test`` extra is not installed."""
+    if distribution:
+        fix = install_hint(distribution, "test")
+        return f"The fake server {what!r} needs {distribution}'s test extra ({exc}); {fix}."
+    return (
+        f"The fake server {what!r} needs its plugin's test extra ({exc}); install the "
+        "plugin with its [test] extra."
+    )
+
+
+def load_fake(spec: str, distribution: str | None = None) -> ServeFake:
     """Import a fake server factory from ``"module:attribute"``.
 
     Args:
         spec: e.g. ``"bidi_openai_realtime.testing:serve"`` (what plugins pass as
             ``register(..., fake=...)``).
+        distribution: The plugin's distribution, named in the error when its test
+            extra is missing (``ModelInfo.distribution``).
 
     Raises:
         PluginLoadError: The module or attribute cannot be loaded.
@@ -90,11 +104,7 @@ def load_fake(spec: str) -> ServeFake:
         with plugin_code():  # the plugin's module code: its SystemExit must not end bidi
             module = importlib.import_module(module_name)
     except ImportError as exc:
-        msg = (
-            f"Cannot import fake server module {module_name!r} ({exc}). Fake servers need "
-            "their plugin's test extra, e.g. pip install 'bidi-openai-realtime[test]'."
-        )
-        raise PluginLoadError(msg) from exc
+        raise PluginLoadError(missing_test_extra(module_name, distribution, exc)) from exc
     except Exception as exc:
         msg = f"Importing fake server module {module_name!r} failed: {type(exc).__name__}: {exc}"
         raise PluginLoadError(msg) from exc

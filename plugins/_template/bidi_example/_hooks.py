@@ -51,5 +51,7 @@ def bidi_register_models(register: bidi_core.RegisterModel) -> None:
         capabilities=CAPABILITIES,
         summary="Example provider (JSON lines over TCP): the template to copy.",
         credentials=credentials_configured,
+        env_vars=(API_KEY_ENV,),  # every variable the model reads: `bidi models` lists them
         fake="bidi_example.testing:serve",
+        check="bidi_example._check:check_info",  # what `bidi check example` asks the plugin
     )

@@ -24,6 +24,7 @@ from bidi_core import (
     BidiModelBase,
     ConfigError,
     Messages,
+    MissingCredentialsError,
     ProviderError,
     ProviderProtocolError,
     ToolResultEvent,
@@ -162,6 +163,16 @@ class ExampleModel(BidiModelBase):
         self._tx: asyncio.StreamWriter | None = None
         self._handle: str | None = None
 
+    @property
+    def host(self) -> str:
+        """The host the model connects to."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The TCP port the model connects to."""
+        return int(self._port)
+
     # ------------------------------------------------------------ hooks
 
     def connection_limit_s(self) -> float | None:
@@ -181,12 +192,14 @@ class ExampleModel(BidiModelBase):
         check_keys(restart_config, ("resume_handle",), where="example start() restart_config")
         client_config = self.config["client_config"]
         api_key = client_config.get("api_key") or os.environ.get(API_KEY_ENV)
-        if not api_key:
+        if not api_key:  # before any I/O, naming exactly what to set
             msg = (
-                "No API key for the example service: pass client_config={'api_key': ...} "
-                f"or set {API_KEY_ENV}."
+                f"No API key for the example service: set {API_KEY_ENV}, or pass "
+                "client_config={'api_key': ...}."
             )
-            raise ConfigError(msg)
+            raise MissingCredentialsError(
+                msg, env_vars=(API_KEY_ENV,), config_keys=("client_config.api_key",)
+            )
         self._handle = restart_config.get("resume_handle")
         try:
             async with asyncio.timeout(self._connect_timeout):

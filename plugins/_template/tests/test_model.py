@@ -19,6 +19,7 @@ from bidi_core import (
     BidiTextInputEvent,
     BidiTranscriptStreamEvent,
     ConfigError,
+    MissingCredentialsError,
     Registry,
 )
 from bidi_core.testing import free_port, speak
@@ -132,7 +133,7 @@ async def test_missing_api_key_names_both_sources(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("EXAMPLE_API_KEY", raising=False)
     model = ExampleModel(client_config={"host": "127.0.0.1", "ssl": False})
     with pytest.raises(
-        ConfigError, match=r"client_config=\{'api_key': \.\.\.\} or set EXAMPLE_API_KEY"
+        MissingCredentialsError, match=r"set EXAMPLE_API_KEY, or pass client_config=\{'api_key'"
     ):
         await model.start()
 

@@ -8,6 +8,8 @@ from typing import Any
 import bidi_core
 from bidi_core import BidiModel, ModelCapabilities
 
+from ._credentials import API_KEY_ENVS, ENV_VARS, uses_vertex
+
 __all__ = ["CAPABILITIES", "DEFAULT_MODEL_ID", "bidi_register_models", "credentials_configured"]
 
 #: The default Gemini Live model.
@@ -35,10 +37,9 @@ def credentials_configured() -> bool:
     True when ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` is set, or when Vertex AI is
     selected (``GOOGLE_GENAI_USE_VERTEXAI``) with ``GOOGLE_CLOUD_PROJECT``.
     """
-    if os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY"):
+    if any(os.environ.get(name) for name in API_KEY_ENVS):
         return True
-    vertex = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").strip().lower()
-    return vertex in ("1", "true", "yes") and bool(os.environ.get("GOOGLE_CLOUD_PROJECT"))
+    return uses_vertex() and bool(os.environ.get("GOOGLE_CLOUD_PROJECT"))
 
 
 def _create(**config: Any) -> BidiModel:
@@ -56,5 +57,7 @@ def bidi_register_models(register: bidi_core.RegisterModel) -> None:
         capabilities=CAPABILITIES,
         summary="Google Gemini Live API (BidiGenerateContent) through google-genai.",
         credentials=credentials_configured,
+        env_vars=ENV_VARS,
+        check="bidi_gemini_live._check:check_info",
         fake="bidi_gemini_live.testing:serve",
     )

@@ -42,6 +42,7 @@ from bidi_core._config import (
 )
 from bidi_core.types import Messages, ToolSpec
 
+from ._credentials import missing_vertex, require_credentials
 from ._hooks import CAPABILITIES, DEFAULT_MODEL_ID
 from ._wire import (
     DEFAULT_INPUT_SAMPLE_RATE,
@@ -489,18 +490,28 @@ class GeminiLiveModel(BidiModelBase):
             output_sample_rate=self.capabilities.output_sample_rate,
             text_transcript=self._modality == "TEXT" or self._output_transcription is None,
         )
+        require_credentials(self.config["client_config"])
         self._watch_logs(True)
         try:
             self._client = genai.Client(**self._client_kwargs())
-        except ValueError as exc:  # e.g. no API key in client_config or the environment
+        except ValueError as exc:  # e.g. Vertex AI without a project
             msg = redact(f"Cannot create the google-genai client: {exc}", self._secrets())
+            if "Project or API key" in str(exc):
+                raise missing_vertex(msg) from exc
             raise ConfigError(msg) from exc
+        except Exception as exc:
+            if type(exc).__name__ == "DefaultCredentialsError":  # google.auth, for Vertex AI
+                problem = f"No Google Cloud credentials for Vertex AI: {exc}"
+                raise missing_vertex(problem) from exc
+            raise
         cm = self._client.aio.live.connect(model=self.model_id, config=config)
         try:
             async with asyncio.timeout(self._open_timeout):
                 self._session = await cm.__aenter__()
         except genai_errors.APIError as exc:
             raise self._api_error(exc) from exc
+        except ConnectionClosed as exc:  # closed during the setup (e.g. a rejected key)
+            raise self._closed_error(exc) from exc
         except ValueError as exc:  # the SDK refused the config (e.g. a Vertex-only field)
             msg = redact(f"google-genai refused the live config: {exc}", self._secrets())
             raise ConfigError(msg) from exc

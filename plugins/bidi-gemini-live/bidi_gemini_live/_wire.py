@@ -20,6 +20,7 @@ from typing import Any, Literal
 from google.genai import types
 
 from bidi_core import (
+    AuthenticationError,
     BidiAudioStreamEvent,
     BidiConnectionError,
     BidiErrorEvent,
@@ -185,6 +186,10 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+#: Close reasons the service gives for a missing or wrong API key.
+_KEY_REJECTED = re.compile(r"API key not valid|API_KEY_INVALID|unregistered callers", re.I)
+
+
 def error_from_close(code: int | None, reason: str | None) -> ProviderError:
     """Map a WebSocket close (code, reason) from the Live API to a typed bidi error.
 
@@ -193,6 +198,13 @@ def error_from_close(code: int | None, reason: str | None) -> ProviderError:
     """
     reason = (reason or "").strip()
     said = f": {reason}" if reason else ""
+    if code in (1007, 1008) and _KEY_REJECTED.search(reason):
+        msg = (
+            f"Gemini Live rejected the API key (close {code}{said}). Check GOOGLE_API_KEY / "
+            "GEMINI_API_KEY or client_config['api_key']: create a key at "
+            "https://aistudio.google.com/apikey."
+        )
+        return AuthenticationError(msg, provider=PROVIDER, code=code)
     if code == 1007:
         msg = f"Gemini Live rejected a request as invalid (close 1007){said}."
         return BidiConnectionError(msg, provider=PROVIDER, code=code, retryable=False)

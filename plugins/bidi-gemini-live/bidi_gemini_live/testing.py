@@ -71,6 +71,7 @@ from bidi_core.testing import (
     AudioChunk,
     Fault,
     Interrupted,
+    LoopbackTLS,
     ResponseComplete,
     ResponseStart,
     ScriptedAssistant,
@@ -95,6 +96,8 @@ logger = logging.getLogger("bidi_gemini_live.testing")
 
 #: The api key the fake's ``model_kwargs`` use (the fake accepts any non-empty key).
 FAKE_API_KEY = "fake-key"
+#: The service's host name: the fake's TLS certificate is issued for it too.
+SERVICE_HOST = "generativelanguage.googleapis.com"
 _PATH_PREFIX = "/ws/google.ai.generativelanguage."
 _METHODS = (
     "GenerativeService.BidiGenerateContent",
@@ -270,7 +273,9 @@ class _Connection:
     async def handshake(self) -> None:
         request = self.ws.request
         path = request.path if request is not None else ""
-        route = path.split("?", 1)[0]
+        # google-genai joins its default base URL (with a trailing "/") and "/ws/...":
+        # the service takes the doubled slash, so the fake does too.
+        route = "/" + path.split("?", 1)[0].lstrip("/")
         if not route.startswith(_PATH_PREFIX) or not route.endswith(_METHODS):
             raise _RefusedError(1008, f"Unknown method {route!r}.")
         headers: dict[str, str] = (
@@ -283,6 +288,10 @@ class _Connection:
                 1008, "Method doesn't allow unregistered callers. Please use API Key."
             )
         frame = await self.ws.recv()
+        accepted = self.server.api_keys
+        if accepted is not None and key.removeprefix("Bearer ") not in accepted:
+            # What the service does with a wrong key: it reads the setup, then closes.
+            raise _RefusedError(1007, "API key not valid. Please pass a valid API key.")
         first = self._decode(frame)
         setup = g(first, "setup")
         if not isinstance(setup, dict) or len(first) != 1:
@@ -576,6 +585,8 @@ class FakeGeminiServer:
     go_away_grace_s: float = 2.0
     reject_setup: tuple[int, str] | None = None
     stall_handshake: bool = False
+    api_keys: frozenset[str] | None = None
+    tls: LoopbackTLS | None = None
     assistants: list[ScriptedAssistant] = attrs.field(factory=list)
     received: list[Any] = attrs.field(factory=list)
     setups: list[dict[str, Any]] = attrs.field(factory=list)
@@ -616,6 +627,18 @@ class FakeGeminiServer:
             if conn in self._connections:
                 self._connections.remove(conn)
 
+    @property
+    def ca_path(self) -> str:
+        """The throwaway CA (PEM file) the fake's certificate chains to (for ``SSL_CERT_FILE``)."""
+        assert self.tls is not None
+        return str(self.tls.ca_path)
+
+    @property
+    def port(self) -> int:
+        """The TCP port on 127.0.0.1."""
+        base_url = self.model_kwargs["client_config"]["http_options"]["base_url"]
+        return int(base_url.rsplit(":", 1)[1])
+
     async def inject(self, message: dict[str, Any], *, raw: bool = False) -> None:
         """Send *message* to the newest connection (``raw=True`` skips the key check)."""
         conn = self._connections[-1]
@@ -643,7 +666,15 @@ async def serve(
             ``error_signal`` (``"frame"`` or ``"close"``), ``go_away_grace_s``
             (float, default 2.0: goAway timeLeft and the delay before the close),
             ``reject_setup`` (``(code, reason)``: close every setup with it),
-            ``stall_handshake`` (bool: accept the WebSocket, never send ``setupComplete``).
+            ``stall_handshake`` (bool: accept the WebSocket, never send ``setupComplete``),
+            ``api_keys`` (the keys accepted, default any non-empty key; a wrong one gets
+            close 1007 ``"API key not valid. Please pass a valid API key."`` after the
+            setup, as the service does).
+
+    The certificate (from a throwaway CA, ``fake.ca_path``) is issued for 127.0.0.1
+    and for the service's host name, ``generativelanguage.googleapis.com``, so a
+    client with the default URL reaches the fake through
+    :func:`bidi_core.testing.resolve_to_loopback`.
 
     Yields:
         The running :class:`FakeGeminiServer`.
@@ -654,6 +685,7 @@ async def serve(
         "go_away_grace_s",
         "reject_setup",
         "stall_handshake",
+        "api_keys",
     }
     unknown = set(options) - accepted
     if unknown:
@@ -662,10 +694,13 @@ async def serve(
     if options.get("error_signal", "frame") not in ("frame", "close"):
         msg = f"error_signal must be 'frame' or 'close', got {options['error_signal']!r}."
         raise ValueError(msg)
-    tls = loopback_tls()
+    tls = loopback_tls(hostnames=(SERVICE_HOST,))
+    keys = options.pop("api_keys", None)
     fake = FakeGeminiServer(
         model_kwargs={},
         assistant_config=assistant_config or AssistantConfig(),
+        api_keys=None if keys is None else frozenset(keys),
+        tls=tls,
         **options,
     )
     async with websockets.serve(

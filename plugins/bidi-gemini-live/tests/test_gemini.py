@@ -669,7 +669,7 @@ async def test_vertex_only_field_is_a_config_error(fake: FakeGeminiServer) -> No
 async def test_no_api_key_anywhere_is_a_config_error() -> None:
     """Without an api_key in client_config or the env, start() raises ConfigError (no I/O)."""
     model = GeminiLiveModel()
-    with pytest.raises(ConfigError, match="google-genai client"):
+    with pytest.raises(ConfigError, match="No Gemini API key: set GOOGLE_API_KEY"):
         await model.start()
     await model.stop()
 

@@ -197,3 +197,24 @@ async def test_fake_accepts_both_spellings_and_sends_binary_frames(fake: FakeGem
         "sessionResumptionUpdate",
     }
     assert fake.assistants[0].inputs == [("text", "camel"), ("text", "snake")]
+
+
+async def test_bidi_chat_fake_without_the_test_extra_names_this_plugin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--fake without trustme (the test extra) is a MissingDependencyError naming gemini's extra.
+
+    Regression: the ModuleNotFoundError escaped as a raw traceback.
+    """
+    from bidi_core import MissingDependencyError
+    from bidi_core.cli import build_parser
+    from bidi_core.cli._chat import chat
+
+    monkeypatch.setitem(sys.modules, "trustme", None)  # as if the test extra were missing
+    args = build_parser().parse_args(["chat", "--model", "gemini_live", "--fake"])
+    with pytest.raises(MissingDependencyError) as info:
+        await chat(args, stdin=io.StringIO("hello\n"), stdout=io.StringIO())
+    message = str(info.value)
+    assert "needs bidi-gemini-live's test extra" in message
+    assert "./dev install bidi-gemini-live[test]" in message
+    assert "openai" not in message

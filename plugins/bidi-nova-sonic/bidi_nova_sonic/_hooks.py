@@ -10,7 +10,7 @@ from typing import Any
 import bidi_core
 from bidi_core import BidiModel, RegisterModel
 
-from ._settings import CAPABILITIES
+from ._settings import CA_BUNDLE_ENV, CAPABILITIES, CREDENTIAL_ENVS, ENDPOINT_ENVS, REGION_ENVS
 
 __all__ = ["bidi_register_models", "credentials_configured"]
 
@@ -79,5 +79,7 @@ def bidi_register_models(register: RegisterModel) -> None:
         capabilities=CAPABILITIES,
         summary="Amazon Nova Sonic / Nova 2 Sonic speech-to-speech on Bedrock (HTTP/2 stream).",
         credentials=credentials_configured,
+        env_vars=(*CREDENTIAL_ENVS, *REGION_ENVS, *ENDPOINT_ENVS, CA_BUNDLE_ENV),
+        check="bidi_nova_sonic._check:check_info",
         fake="bidi_nova_sonic.testing:serve",
     )

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 import boto3
+import botocore.exceptions
 from aws_sdk_bedrock_runtime.client import (  # type: ignore[import-untyped]
     AsyncBedrockRuntimeClient,
 )
@@ -37,7 +38,6 @@ from smithy_core.exceptions import CallError, SmithyError
 from bidi_core import (
     BidiConnectionError,
     BidiModelBase,
-    ConfigError,
     ProviderError,
     ProviderProtocolError,
     UnsupportedInputError,
@@ -62,12 +62,15 @@ from ._settings import (
     NovaSettings,
     capabilities_for,
     parse_settings,
+    resolve_target,
 )
 from ._transport import (
     NoCredentialsError,
     NovaCRTHTTPClient,
     SessionCredentialsResolver,
+    auth_error,
     harmless_crt_error,
+    missing_credentials,
 )
 
 __all__ = ["NovaSonicModel"]
@@ -364,28 +367,46 @@ class NovaSonicModel(BidiModelBase):
 
     def _boto_session(self) -> Any:
         if self._session is None:
-            self._session = boto3.Session(region_name=self._settings.region)
+            try:
+                self._session = boto3.Session(region_name=self._settings.region)
+            except botocore.exceptions.BotoCoreError as exc:  # e.g. AWS_PROFILE not found
+                problem = f"{exc}."
+                raise missing_credentials(problem) from exc
         return self._session
+
+    async def _prime(self, resolver: SessionCredentialsResolver) -> None:
+        """Resolve the credentials before the stream opens.
+
+        The SDK resolves them inside a task of its own and, when that fails, never
+        hands the failure back: the open waited for ``open_timeout`` and blamed the
+        network. Resolved here, the identity is cached for the SDK's request.
+        """
+        try:
+            await resolver.resolve()
+        except NoCredentialsError as exc:
+            problem = "No AWS credentials were found."
+            raise missing_credentials(problem) from exc
+        except botocore.exceptions.BotoCoreError as exc:  # SSO expired, bad profile, ...
+            msg = f"The AWS credentials could not be loaded ({type(exc).__name__}: {exc})."
+            raise missing_credentials(msg) from exc
 
     async def _connect(self, messages: Messages) -> _Stream:
         settings = self._settings
         session = self._boto_session()
-        region = settings.region or getattr(session, "region_name", None)
-        if not region:
-            msg = (
-                "No AWS region for Nova Sonic: pass client_config={'region': 'us-east-1'} "
-                "or a boto3.Session(region_name=...), or set AWS_REGION."
-            )
-            raise ConfigError(msg)
-        endpoint = settings.endpoint_uri or f"https://bedrock-runtime.{region}.amazonaws.com"
-        transport = NovaCRTHTTPClient(settings.ca_bundle)
+        target = resolve_target(settings, getattr(session, "region_name", None))
         resolver = SessionCredentialsResolver(session)
         self._resolvers.append(resolver)
         _watch(resolver, True)
         try:
+            await self._prime(resolver)
+        except BaseException:
+            _watch(resolver, False)
+            raise
+        transport = NovaCRTHTTPClient(target.ca_bundle)
+        try:
             config = await AsyncBedrockRuntimeConfig.resolve(
-                endpoint_uri=endpoint,
-                region=region,
+                endpoint_uri=target.endpoint,
+                region=target.region,
                 aws_credentials_identity_resolver=resolver,
                 transport=transport,
             )
@@ -472,6 +493,9 @@ class NovaSonicModel(BidiModelBase):
 
     def _connect_error(self, exc: BaseException) -> ProviderError:
         cause = exc.__cause__ if isinstance(exc, OSError) and exc.__cause__ else exc
+        rejected = auth_error(cause, self.provider)
+        if rejected is not None:
+            return rejected
         code = _exception_name(cause) if isinstance(cause, CallError) else None
         retryable = not isinstance(cause, CallError) or bool(
             getattr(cause, "is_retry_safe", False) or isinstance(cause, _BACKOFF)

@@ -6,22 +6,30 @@ Bedrock SDK, so ``bidi_core.list_models()`` stays cheap.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
 
-from bidi_core import ConfigError, ModelCapabilities
+from bidi_core import ConfigError, MissingCredentialsError, ModelCapabilities
 from bidi_core._config import check_json, check_keys, check_number, copy_config
 
 __all__ = [
     "CAPABILITIES",
+    "CA_BUNDLE_ENV",
     "CLIENT_KEYS",
+    "CREDENTIAL_ENVS",
     "DEFAULT_MODEL_ID",
+    "ENDPOINT_ENVS",
     "NOVA_2_MODEL_ID",
     "NovaSettings",
+    "REGION_ENVS",
+    "Target",
     "capabilities_for",
     "is_nova_2",
     "parse_settings",
+    "resolve_target",
 ]
 
 #: The default ``model_id`` (Amazon Nova Sonic v1).
@@ -61,6 +69,20 @@ _AUDIO_KEYS = (
 DEFAULT_REPLAY_MS: Final = 500
 MAX_REPLAY_MS: Final = 5000
 _HISTORY_KEYS = ("max_message_bytes", "max_messages", "max_total_bytes")
+#: Read for the region, in this order (as the AWS CLI and the smithy SDKs do; boto3
+#: itself reads only AWS_DEFAULT_REGION and the profile, which come last).
+REGION_ENVS: Final = ("AWS_REGION", "AWS_DEFAULT_REGION")
+#: Read for the endpoint, in this order, as boto3 and the AWS CLI do.
+ENDPOINT_ENVS: Final = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL")
+#: Read for a PEM bundle of trusted CAs (awscrt itself reads no variable).
+CA_BUNDLE_ENV: Final = "AWS_CA_BUNDLE"
+#: The credential variables of boto3's chain (the rest: ~/.aws files, SSO, roles, IMDS).
+CREDENTIAL_ENVS: Final = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+)
 #: client_config keys of the transport (the model adds ``open_timeout``).
 CLIENT_KEYS = ("boto_session", "ca_bundle", "endpoint_uri", "region")
 
@@ -289,4 +311,83 @@ def parse_settings(
         ca_bundle=ca_bundle,
         region=region,
         boto_session=session,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Target:
+    """Where a Nova connection goes: region, endpoint and trust, and where each came from."""
+
+    region: str
+    region_source: str
+    endpoint: str
+    endpoint_source: str
+    ca_bundle: str | None
+    ca_source: str
+
+
+def resolve_target(
+    settings: NovaSettings,
+    session_region: str | None,
+    environ: Mapping[str, str] | None = None,
+) -> Target:
+    """Resolve region, endpoint and CA bundle from the config, then the environment.
+
+    Region: ``client_config['region']``, the region of a ``boto_session`` passed in,
+    ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's (*session_region*).
+    Endpoint: ``client_config['endpoint_uri']``, ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``,
+    ``AWS_ENDPOINT_URL`` (unless ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``), else
+    ``https://bedrock-runtime.<region>.amazonaws.com``. CA bundle:
+    ``client_config['ca_bundle']``, then ``AWS_CA_BUNDLE``, else the system trust store.
+
+    Raises:
+        MissingCredentialsError: No region anywhere.
+        ConfigError: An endpoint variable that is not an ``https://`` URL.
+    """
+    env = os.environ if environ is None else environ
+    if settings.region:
+        region, region_source = settings.region, "client_config['region']"
+    elif settings.boto_session is not None and session_region:
+        region, region_source = session_region, "the boto_session's region"
+    elif name := next((n for n in REGION_ENVS if env.get(n)), None):
+        region, region_source = env[name], name
+    elif session_region:
+        region, region_source = session_region, "the AWS profile's region"
+    else:
+        msg = (
+            "No AWS region for Nova Sonic: set AWS_REGION (or AWS_DEFAULT_REGION, or region "
+            "in your AWS profile), or pass client_config={'region': 'us-east-1'} or a "
+            "boto3.Session(region_name=...)."
+        )
+        raise MissingCredentialsError(
+            msg, env_vars=REGION_ENVS, config_keys=("client_config.region",)
+        )
+    ignore = env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").strip().lower() == "true"
+    endpoint_env = None if ignore else next((n for n in ENDPOINT_ENVS if env.get(n)), None)
+    if settings.endpoint_uri:
+        endpoint, endpoint_source = settings.endpoint_uri, "client_config['endpoint_uri']"
+    elif endpoint_env is not None:
+        endpoint, endpoint_source = env[endpoint_env].rstrip("/"), endpoint_env
+        if not endpoint.startswith("https://"):
+            msg = (
+                f"{endpoint_env} must be an https:// URL for Nova Sonic (got {endpoint!r}): "
+                "the Bedrock bidirectional stream needs HTTP/2 over TLS."
+            )
+            raise ConfigError(msg)
+    else:
+        endpoint = f"https://bedrock-runtime.{region}.amazonaws.com"
+        endpoint_source = f"the regional endpoint of {region}"
+    if settings.ca_bundle:
+        ca_bundle, ca_source = settings.ca_bundle, "client_config['ca_bundle']"
+    elif env.get(CA_BUNDLE_ENV):
+        ca_bundle, ca_source = env[CA_BUNDLE_ENV], CA_BUNDLE_ENV
+    else:
+        ca_bundle, ca_source = None, "the system trust store"
+    return Target(
+        region=region,
+        region_source=region_source,
+        endpoint=endpoint,
+        endpoint_source=endpoint_source,
+        ca_bundle=ca_bundle,
+        ca_source=ca_source,
     )

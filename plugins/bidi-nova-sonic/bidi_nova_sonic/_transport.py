@@ -37,11 +37,18 @@ from awscrt.exceptions import AwsCrtError  # type: ignore[import-untyped]
 from smithy_aws_core.identity import AWSCredentialsIdentity, AWSIdentityProperties
 from smithy_http.aio.crt import AWSCRTHTTPClient, AWSCRTHTTPClientConfig, AWSCRTHTTPResponse
 
+from bidi_core import AuthenticationError, MissingCredentialsError
+
+from ._settings import CREDENTIAL_ENVS, REGION_ENVS
+
 __all__ = [
+    "AUTH_ERRORS",
     "NoCredentialsError",
     "NovaCRTHTTPClient",
     "SessionCredentialsResolver",
+    "auth_error",
     "harmless_crt_error",
+    "missing_credentials",
 ]
 
 logger = logging.getLogger("bidi_nova_sonic")
@@ -54,6 +61,50 @@ _tls_contexts: dict[str | None, crt_io.ClientTlsContext] = {}
 _HARMLESS = frozenset(
     {"AWS_ERROR_HTTP_STREAM_HAS_COMPLETED", "AWS_ERROR_HTTP_STREAM_NOT_ACTIVATED"}
 )
+
+
+def missing_credentials(problem: str) -> MissingCredentialsError:
+    """The error for credentials boto3 could not find (*problem*), naming what to set."""
+    msg = (
+        f"{problem} Nova Sonic signs with boto3's credential chain: set AWS_ACCESS_KEY_ID "
+        "and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), or "
+        "AWS_PROFILE for a profile in ~/.aws/config (run aws sso login for SSO), or pass "
+        "client_config={'boto_session': boto3.Session(...)}; set AWS_REGION too."
+    )
+    return MissingCredentialsError(
+        msg, env_vars=(*CREDENTIAL_ENVS, *REGION_ENVS), config_keys=("client_config.boto_session",)
+    )
+
+
+#: Bedrock's errors for credentials it rejects, and what to check for each.
+AUTH_ERRORS = {
+    "UnrecognizedClientException": (
+        "AWS does not know the access key id: check AWS_ACCESS_KEY_ID (or your profile)"
+    ),
+    "InvalidSignatureException": (
+        "the request signature does not match: check AWS_SECRET_ACCESS_KEY (or your profile)"
+    ),
+    "IncompleteSignatureException": "the request signature is incomplete: check your credentials",
+    "ExpiredTokenException": (
+        "the session token has expired: refresh your credentials (aws sso login, or new "
+        "temporary keys in AWS_SESSION_TOKEN)"
+    ),
+    "AccessDeniedException": (
+        "these credentials may not invoke the model: grant "
+        "bedrock:InvokeModelWithBidirectionalStream and enable access to the model in the "
+        "Bedrock console (in this region)"
+    ),
+}
+
+
+def auth_error(cause: BaseException, provider: str) -> AuthenticationError | None:
+    """An :class:`AuthenticationError` if *cause* is Bedrock rejecting the credentials."""
+    said = str(getattr(cause, "message", "") or cause)
+    kind = next((k for k in AUTH_ERRORS if k in said or k == type(cause).__name__), None)
+    if kind is None:
+        return None
+    msg = f"Bedrock rejected the AWS credentials for Nova Sonic ({kind}): {AUTH_ERRORS[kind]}."
+    return AuthenticationError(msg, provider=provider, code=kind)
 
 
 class NoCredentialsError(Exception):
@@ -280,6 +331,10 @@ class SessionCredentialsResolver:
                 self._identity = await asyncio.to_thread(self._resolve)
                 self.resolved_access_keys.append(self._identity.access_key_id)
             return self._identity
+
+    async def resolve(self) -> None:
+        """Resolve the identity now (raises what the session raises), cached for the SDK."""
+        await self.get_identity(properties=AWSIdentityProperties())
 
     async def invalidate(self) -> None:
         """Forget the identity so the next resolution asks the session again."""

@@ -94,6 +94,17 @@ _AUTH_RE = re.compile(
     r"Signature=(?P<sig>[0-9a-f]+)"
 )
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
+_ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.coral.service/"
+#: What the service says for each credentials error (the AWS JSON error shape).
+_AUTH_MESSAGES = {
+    "MissingAuthenticationTokenException": "Missing Authentication Token",
+    "UnrecognizedClientException": "The security token included in the request is invalid.",
+    "InvalidSignatureException": (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details."
+    ),
+}
 _CHUNK_HEADERS = {
     ":message-type": "event",
     ":event-type": "chunk",
@@ -984,7 +995,8 @@ class FakeNovaServer:
             [
                 (":status", str(status)),
                 ("content-type", "application/json"),
-                ("x-amzn-errortype", kind),
+                # The service's header names the error type, then the namespace it is in.
+                ("x-amzn-errortype", f"{kind}:{_ERROR_NAMESPACE}"),
                 ("x-amzn-requestid", str(uuid.uuid4())),
             ],
         )
@@ -1009,7 +1021,11 @@ class FakeNovaServer:
         auth = _AUTH_RE.match(headers.get("authorization", ""))
         if auth is None:
             await self._reject(
-                peer, stream_id, 403, "MissingAuthenticationTokenException", "no SigV4"
+                peer,
+                stream_id,
+                403,
+                "MissingAuthenticationTokenException",
+                _AUTH_MESSAGES["MissingAuthenticationTokenException"],
             )
             return
         record.access_key = auth.group("key")
@@ -1018,7 +1034,11 @@ class FakeNovaServer:
         secret = self.credentials.get(auth.group("key"))
         if secret is None:
             await self._reject(
-                peer, stream_id, 403, "UnrecognizedClientException", "unknown access key"
+                peer,
+                stream_id,
+                403,
+                "UnrecognizedClientException",
+                _AUTH_MESSAGES["UnrecognizedClientException"],
             )
             return
         if self.verify_signatures:
@@ -1026,7 +1046,11 @@ class FakeNovaServer:
             record.signature_valid = hmac.compare_digest(expected, auth.group("sig"))
             if not record.signature_valid:
                 await self._reject(
-                    peer, stream_id, 403, "InvalidSignatureException", "bad signature"
+                    peer,
+                    stream_id,
+                    403,
+                    "InvalidSignatureException",
+                    _AUTH_MESSAGES["InvalidSignatureException"],
                 )
                 return
         if headers.get("x-amz-content-sha256") != "STREAMING-AWS4-HMAC-SHA256-EVENTS":

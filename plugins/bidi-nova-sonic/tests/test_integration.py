@@ -247,3 +247,25 @@ async def test_agent_loses_no_audio_when_the_service_ends_the_stream_mid_speech(
     received = {p[i : i + 640] for p in pcm for i in range(0, len(p), 640)}  # replays join chunks
     assert agent.stats.restarts == 1
     assert set(chunks) <= received
+
+
+async def test_bidi_chat_fake_without_the_test_extra_names_this_plugin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--fake without h2 (the test extra) names bidi-nova-sonic[test], not another plugin.
+
+    Regression: the message was hard-coded in the core and named bidi-openai-realtime[test].
+    """
+    from bidi_core import PluginLoadError
+    from bidi_core.cli import build_parser
+    from bidi_core.cli._chat import chat
+
+    monkeypatch.setitem(sys.modules, "h2", None)  # as if the test extra were missing
+    monkeypatch.delitem(sys.modules, "bidi_nova_sonic.testing")
+    args = build_parser().parse_args(["chat", "--model", "nova_sonic", "--fake"])
+    with pytest.raises(PluginLoadError) as info:
+        await chat(args, stdin=io.StringIO("hello\n"), stdout=io.StringIO())
+    message = str(info.value)
+    assert "needs bidi-nova-sonic's test extra" in message
+    assert "./dev install bidi-nova-sonic[test]" in message
+    assert "openai" not in message

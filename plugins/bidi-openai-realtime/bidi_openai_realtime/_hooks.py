@@ -43,5 +43,7 @@ def bidi_register_models(register: bidi_core.RegisterModel) -> None:
         capabilities=CAPABILITIES,
         summary="OpenAI Realtime speech-to-speech (GA WebSocket protocol, gpt-realtime).",
         credentials=credentials_configured,
+        env_vars=("OPENAI_API_KEY",),
+        check="bidi_openai_realtime._check:check_info",
         fake="bidi_openai_realtime.testing:serve",
     )

@@ -17,7 +17,13 @@ from websockets.version import version as websockets_version
 
 from bidi_core import BidiModelBase
 from bidi_core._config import check_keys, copy_config
-from bidi_core._errors import BidiConnectionError, ConfigError, ProviderError
+from bidi_core._errors import (
+    AuthenticationError,
+    BidiConnectionError,
+    ConfigError,
+    MissingCredentialsError,
+    ProviderError,
+)
 from bidi_core.events import (
     BidiAudioInputEvent,
     BidiErrorEvent,
@@ -45,6 +51,17 @@ __all__ = ["OpenAIRealtimeModel"]
 logger = logging.getLogger("bidi_openai_realtime")
 
 _ALREADY_ACTIVE = "conversation_already_has_active_response"
+
+
+def _http_error_message(body: bytes | bytearray | None) -> str:
+    """The ``error.message`` of an HTTP error body (``{"error": {"message": ...}}``), if any."""
+    try:
+        data = json.loads(body or b"")
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message.strip() if isinstance(message, str) else ""
 
 
 class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -161,10 +178,12 @@ class OpenAIRealtimeModel(BidiModelBase):
         if env:
             return env
         msg = (
-            "No OpenAI API key: pass client_config={'api_key': ...} or set the "
-            f"{API_KEY_ENV} environment variable."
+            f"No OpenAI API key: set the {API_KEY_ENV} environment variable, or pass "
+            "client_config={'api_key': ...}."
         )
-        raise ConfigError(msg)
+        raise MissingCredentialsError(
+            msg, env_vars=(API_KEY_ENV,), config_keys=("client_config.api_key",)
+        )
 
     def _build_session(self, system_prompt: str | None, tools: list[ToolSpec]) -> dict[str, Any]:
         session: dict[str, Any] = copy_config(self._settings.session)
@@ -191,6 +210,8 @@ class OpenAIRealtimeModel(BidiModelBase):
         self._gate = wire.ResponseGate()
         self._early = []
         self._session = self._build_session(system_prompt, tools)
+        # websockets refuses ssl=None for wss://: pass a context only when one was given.
+        tls: dict[str, Any] = {} if settings.ssl is None else {"ssl": settings.ssl}
         try:
             ws = await connect(
                 settings.url,
@@ -203,19 +224,11 @@ class OpenAIRealtimeModel(BidiModelBase):
                 open_timeout=settings.open_timeout,
                 close_timeout=2.0,
                 proxy=settings.proxy,
-                ssl=settings.ssl,
                 logger=_RedactingLogger(logging.getLogger("bidi_openai_realtime.ws"), [api_key]),
+                **tls,
             )
         except InvalidStatus as exc:
-            status = exc.response.status_code
-            hint = " Check the API key." if status in (401, 403) else ""
-            msg = f"OpenAI Realtime refused the connection to {settings.url}: HTTP {status}.{hint}"
-            raise BidiConnectionError(
-                msg,
-                provider=self.provider,
-                code=status,
-                retryable=status == 429 or status >= 500,
-            ) from exc
+            raise self._refused_error(exc) from exc
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             msg = f"Could not connect to OpenAI Realtime at {settings.url}: {exc}"
             raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
@@ -233,6 +246,28 @@ class OpenAIRealtimeModel(BidiModelBase):
             raise self._closed_error(exc) from exc
         for item in wire.history_items(messages):
             await self._send_json(item)
+
+    def _refused_error(self, exc: InvalidStatus) -> BidiConnectionError:
+        """The error for an HTTP status instead of the WebSocket upgrade."""
+        status = exc.response.status_code
+        said = _http_error_message(exc.response.body)
+        reason = f": {self._redact(said)}" if said else ""
+        url = self._settings.url
+        if status in (401, 403):
+            where = (
+                "client_config['api_key']"
+                if self._settings.api_key
+                else f"the {API_KEY_ENV} environment variable"
+            )
+            msg = (
+                f"OpenAI Realtime rejected the API key (HTTP {status}{reason}). Check {where}: "
+                "create or copy a key at https://platform.openai.com/api-keys."
+            )
+            return AuthenticationError(msg, provider=self.provider, code=status)
+        msg = f"OpenAI Realtime refused the connection to {url}: HTTP {status}{reason}."
+        return BidiConnectionError(
+            msg, provider=self.provider, code=status, retryable=status == 429 or status >= 500
+        )
 
     async def _handshake(self, ws: ClientConnection) -> None:
         """Wait for ``session.created``, send ``session.update``, wait for ``session.updated``."""

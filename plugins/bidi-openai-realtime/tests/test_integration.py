@@ -226,6 +226,48 @@ async def test_agent_restarts_after_session_expired(fake: OpenAIRealtimeFake) ->
     assert replayed[:1] == ["remember the tulips"]
 
 
+async def test_a_time_limit_directive_does_not_end_every_later_connection(
+    fake: OpenAIRealtimeFake,
+) -> None:
+    """After a `[fault:time_limit]` turn restarts twice, the next line is answered.
+
+    Regression: the turn stayed in the replayed history, and the fake's first response
+    on each new connection (which answers the history's unanswered texts with the new
+    one, as the service does) fired its directive again: restarts forever, no answer.
+    """
+    from bidi_core import BidiAgent, BidiConnectionRestartEvent, BidiTranscriptStreamEvent
+
+    agent = BidiAgent(OpenAIRealtimeModel(**fake.model_kwargs))
+    async with agent:
+        events = aiter(agent.receive())
+        await agent.send("hello [fault:time_limit]")
+        restarts = 0
+        async with asyncio.timeout(20):
+            while restarts < 2:  # the directive fires, then once more on the resent turn
+                if isinstance(await anext(events), BidiConnectionRestartEvent):
+                    restarts += 1
+        for _ in range(100):  # the second restart's new connection is up
+            if len(fake.connections) == 3 and agent.model.state.value == "open":
+                break
+            await asyncio.sleep(0.02)
+        await agent.send("what next")
+        answer = None
+        async with asyncio.timeout(20):
+            while answer is None:
+                event = await anext(events)
+                assert not isinstance(event, BidiConnectionRestartEvent), "restarted again"
+                if (
+                    isinstance(event, BidiTranscriptStreamEvent)
+                    and event.is_final
+                    and event.role == "assistant"
+                ):
+                    answer = event.text
+    assert answer is not None
+    assert answer.endswith("what next.")
+    assert agent.stats.restarts == 2
+    assert len(fake.connections) == 3
+
+
 async def test_bidi_chat_fake_talks_to_openai_realtime() -> None:
     """`bidi chat --model openai_realtime --fake` answers a typed line through the fake server."""
     cli = pytest.importorskip("bidi_core.cli")

@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 
 from bidi_core._base import cancel_and_wait
 from bidi_core._config import check_keys, deep_merge
+from bidi_core.testing import LoopbackTLS, loopback_tls
 from bidi_core.testing import _assistant as sa
 from bidi_core.types import Message, Messages, ToolResult, ToolSpec
 
@@ -33,7 +34,17 @@ __all__ = ["ConnectionRecord", "OpenAIRealtimeFake", "default_server_session", "
 
 logger = logging.getLogger("bidi_openai_realtime.testing")
 
-_SERVE_OPTIONS = ("api_key", "auth_header", "path", "required_query", "stall_handshake", "validate")
+_SERVE_OPTIONS = (
+    "api_key",
+    "auth_header",
+    "path",
+    "required_query",
+    "stall_handshake",
+    "tls",
+    "validate",
+)
+#: The service's host name: the fake's TLS certificate is issued for it too.
+SERVICE_HOST = "api.openai.com"
 _EXPIRED_MESSAGE = "Your session hit the maximum duration of 60 minutes."
 
 
@@ -127,6 +138,7 @@ class OpenAIRealtimeFake:
     required_query: dict[str, str]
     validate: bool
     stall_handshake: bool = False
+    tls: LoopbackTLS | None = None
     model_kwargs: dict[str, Any] = attrs.field(factory=dict)
     assistants: list[sa.ScriptedAssistant] = attrs.field(factory=list)
     received: list[Any] = attrs.field(factory=list)
@@ -140,7 +152,13 @@ class OpenAIRealtimeFake:
     def base_url(self) -> str:
         """The ``client_config['base_url']`` of this fake."""
         base = self.path.removesuffix("/realtime")
-        return f"http://127.0.0.1:{self.port}{base}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{base}"
+
+    @property
+    def ca_path(self) -> str | None:
+        """The throwaway CA (PEM file) of a ``serve(tls=True)`` fake, e.g. for ``SSL_CERT_FILE``."""
+        return str(self.tls.ca_path) if self.tls is not None else None
 
     def client_events(self, kind: str | None = None) -> list[dict[str, Any]]:
         """The received client events (optionally only those of type *kind*)."""
@@ -173,7 +191,10 @@ class OpenAIRealtimeFake:
                 given = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
             if given != self.api_key:
                 return _json_response(
-                    connection, http.HTTPStatus.UNAUTHORIZED, "Incorrect API key provided."
+                    connection,
+                    http.HTTPStatus.UNAUTHORIZED,
+                    _bad_key_message(given),
+                    code="invalid_api_key" if given else None,
                 )
         for key, value in self.required_query.items():
             if query.get(key) != value:
@@ -203,8 +224,29 @@ class OpenAIRealtimeFake:
         await conn.run()
 
 
-def _json_response(connection: ServerConnection, status: http.HTTPStatus, message: str) -> Response:
-    body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}})
+def _bad_key_message(given: str | None) -> str:
+    """What the service says about a missing or wrong key (it shows only the key's ends)."""
+    if not given:
+        return (
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+    shown = f"{given[:3]}{'*' * (len(given) - 7)}{given[-4:]}" if len(given) > 11 else "***"
+    return (
+        f"Incorrect API key provided: {shown}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys."
+    )
+
+
+def _json_response(
+    connection: ServerConnection,
+    status: http.HTTPStatus,
+    message: str,
+    *,
+    code: str | None = None,
+) -> Response:
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    body = json.dumps({"error": error})
     response = connection.respond(status, body)
     response.headers = Headers([("Content-Type", "application/json")])
     response.headers["Content-Length"] = str(len(response.body))
@@ -644,7 +686,8 @@ class _FakeConnection:
         trigger = asked[-1] if asked else None
         outputs = [i for i in new if i.get("type") == "function_call_output"]
         self.trigger_event_id = event.get("event_id")
-        if not self.started:
+        fresh = not self.started
+        if fresh:
             # A fresh connection gets the history replayed (user and assistant messages
             # in turn) and then the turns still to answer: the user texts after the
             # last assistant message. The rest is the history the assistant starts with.
@@ -666,7 +709,13 @@ class _FakeConnection:
             self.assistant.end_of_audio()
             acted = True
         if trigger is not None:
-            self.assistant.user_text(" ".join(_user_text(i) or "" for i in asked))
+            texts = [_user_text(i) or "" for i in asked]
+            if fresh:
+                # The texts before the trigger are replayed history: their directives
+                # fired on an older connection (a time limit there must not end every
+                # new connection); only the text that arrived now may carry one.
+                texts = [sa.without_faults(t) for t in texts[:-1]] + texts[-1:]
+            self.assistant.user_text(" ".join(t for t in texts if t))
             acted = True
         if not acted:
             await self._empty_response()
@@ -1083,13 +1132,18 @@ async def serve(
     Every connection gets a fresh :class:`~bidi_core.testing.ScriptedAssistant`
     built with *assistant_config*. Options:
 
-    * ``api_key`` (``"fake-key"``): the key clients must send (None: any).
+    * ``api_key`` (``"fake-key"``): the key clients must send (None: any). A wrong or
+      missing key gets HTTP 401 with the service's error body (``invalid_api_key``).
     * ``auth_header`` (``"authorization"``): ``"api-key"`` expects Azure's header.
     * ``path`` (``"/v1/realtime"``): the socket path (e.g. ``"/openai/realtime"``).
     * ``required_query`` (``{}``): query parameters the handshake must carry.
     * ``validate`` (True): check every client and server event against the GA schema.
     * ``stall_handshake`` (False): accept the WebSocket but never send ``session.created``,
       like a service that hangs before the session starts.
+    * ``tls`` (False): serve ``wss://`` as the service does, with a certificate from a
+      throwaway CA issued for 127.0.0.1 and ``api.openai.com`` (``fake.ca_path``), so a
+      client with the default URL reaches it through
+      :func:`bidi_core.testing.resolve_to_loopback`.
 
     Yields:
         The running :class:`OpenAIRealtimeFake`; ``fake.model_kwargs`` connects a model.
@@ -1103,6 +1157,7 @@ async def serve(
         required_query=dict(options.get("required_query") or {}),
         validate=options.get("validate", True),
         stall_handshake=bool(options.get("stall_handshake", False)),
+        tls=loopback_tls(hostnames=(SERVICE_HOST,)) if options.get("tls") else None,
     )
     async with ws_serve(
         fake._handler,
@@ -1111,6 +1166,7 @@ async def serve(
         process_request=fake._process_request,
         max_size=None,
         compression=None,
+        ssl=fake.tls.server_context if fake.tls is not None else None,
     ) as server:
         fake._server = server
         fake.port = int(next(iter(server.sockets)).getsockname()[1])
@@ -1118,6 +1174,8 @@ async def serve(
             "api_key": fake.api_key or "fake-key",
             "base_url": fake.base_url,
         }
+        if fake.tls is not None:
+            client_config["ssl"] = fake.tls.client_context
         if fake.auth_header != "authorization":
             client_config["auth_header"] = fake.auth_header
         if fake.required_query:

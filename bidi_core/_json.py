@@ -9,11 +9,12 @@ error of its own kind that names the field.
 
 from __future__ import annotations
 
+import json
 import math
 import reprlib
 from typing import Any, Final
 
-__all__ = ["MAX_JSON_DEPTH", "json_problem", "nesting_problem", "short_repr"]
+__all__ = ["MAX_JSON_DEPTH", "json_problem", "loads", "nesting_problem", "short_repr"]
 
 #: Deepest nesting of dicts and lists accepted in events, tool results and config.
 #: Providers parse JSON with limits of this order (protobuf's is 100), and it keeps
@@ -147,3 +148,18 @@ def nesting_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str | Non
             return f"nesting deeper than {max_depth} levels"
         stack.extend((child, depth + 1) for child in children)
     return None
+
+
+def _no_constant(name: str) -> Any:
+    msg = f"{name} is not JSON"
+    raise ValueError(msg)
+
+
+def loads(data: str | bytes | bytearray) -> Any:
+    """Parse JSON like :func:`json.loads`, but refuse ``NaN``/``Infinity`` (``ValueError``).
+
+    Python's parser accepts those literals, so a provider frame holding one would reach
+    the events, which refuse it. Decoders use this; their ``except ValueError`` then
+    treats such a frame as not JSON.
+    """
+    return json.loads(data, parse_constant=_no_constant)

@@ -54,6 +54,7 @@ from bidi_core import (
     ToolSpec,
     ToolUseStreamEvent,
 )
+from bidi_core import _json as strict_json
 
 __all__ = ["OUTPUT_SAMPLE_RATE", "decode", "encode", "from_server", "session_start", "to_server"]
 
@@ -74,7 +75,7 @@ def decode(line: bytes) -> dict[str, Any]:
         ProviderProtocolError: The line is not a JSON object with a str ``type``.
     """
     try:
-        frame = json.loads(line)
+        frame = strict_json.loads(line)  # refuses NaN, which Python's json reads
     except ValueError as exc:
         msg = f"The example service sent a line that is not JSON: {line[:80]!r}."
         raise ProviderProtocolError(msg, provider="example") from exc

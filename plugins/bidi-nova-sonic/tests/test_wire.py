@@ -18,6 +18,7 @@ from bidi_core.events import (
     BidiUsageEvent,
     ToolUseStreamEvent,
 )
+from bidi_core.testing.fuzz import check_decoder
 from bidi_nova_sonic import _wire as wire
 from bidi_nova_sonic._settings import HistoryLimits, parse_settings
 
@@ -394,3 +395,22 @@ def test_an_impossible_output_rate_is_reported_and_the_configured_one_used(state
     assert f"output audio rate of {stated} Hz" in errors[0].message
     (chunk,) = [e for e in out if isinstance(e, BidiAudioStreamEvent)]
     assert chunk.sample_rate == 24000
+
+
+def test_nan_in_a_tool_input_is_kept_as_raw_text_not_a_crash() -> None:
+    """Python's json reads NaN; a toolUse input holding it is passed on as its raw text."""
+    out = check_decoder(
+        run,
+        [
+            ev("contentStart", contentId="x", type="TOOL", role="TOOL"),
+            ev("toolUse", contentId="x", toolName="f", toolUseId="tu-1", content='{"a": NaN}'),
+        ],
+    )
+    (call,) = [e for e in out if isinstance(e, ToolUseStreamEvent)]
+    assert call.tool_use["input"] == {"raw": '{"a": NaN}'}
+
+
+def test_a_nan_in_an_output_chunk_is_not_json() -> None:
+    """An output chunk holding NaN is refused as not JSON (a ValueError the stream handles)."""
+    with pytest.raises(ValueError, match="NaN"):
+        wire.decode_chunk(b'{"event": {"usageEvent": {"x": NaN}}}')

@@ -34,6 +34,7 @@ from bidi_core import (
     ProviderError,
     ToolUseStreamEvent,
 )
+from bidi_core._json import json_problem
 from bidi_core.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from bidi_core.types import Messages, ToolResult, ToolSpec
 
@@ -513,14 +514,12 @@ class ServerTranslator:
             call_id = function.id or f"call_{uuid.uuid4().hex}"
             name = function.name or ""
             self.tool_names[call_id] = name
+            args: Any = dict(function.args or {})
+            if json_problem(args) is not None:
+                # e.g. a NaN the SDK's JSON parser let through: the tool gets the text.
+                args = json.dumps(args, default=repr)
             out.append(
-                ToolUseStreamEvent(
-                    tool_use={
-                        "toolUseId": call_id,
-                        "name": name,
-                        "input": dict(function.args or {}),
-                    }
-                )
+                ToolUseStreamEvent(tool_use={"toolUseId": call_id, "name": name, "input": args})
             )
 
     def _turn_complete(self, content: types.LiveServerContent, out: list[BidiOutputEvent]) -> None:

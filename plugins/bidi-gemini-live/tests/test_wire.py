@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from bidi_core import (
     BidiUsageEvent,
     ToolUseStreamEvent,
 )
+from bidi_core.testing.fuzz import check_decoder
 from bidi_gemini_live._wire import (
     ServerTranslator,
     audio_mime,
@@ -480,3 +482,12 @@ def test_audio_at_an_impossible_rate_is_an_error_event_not_a_crash(rate: int) ->
     assert f"Gemini sent audio at {rate} Hz" in error.message
     assert error.recoverable
     assert not [e for e in events if isinstance(e, BidiAudioStreamEvent)]
+
+
+def test_tool_args_that_are_not_json_reach_the_tool_as_text() -> None:
+    """A function call whose args hold NaN is not a decoder crash: the tool gets them as text."""
+    tr = ServerTranslator(text_transcript=False)
+    call = {"id": "c1", "name": "f", "args": {"a": math.nan}}
+    events = check_decoder(lambda: feed(tr, {"toolCall": {"functionCalls": [call]}}))
+    (use,) = [e for e in events if isinstance(e, ToolUseStreamEvent)]
+    assert use.tool_use["input"] == '{"a": NaN}'

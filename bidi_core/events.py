@@ -449,7 +449,9 @@ class BidiTranscriptStreamEvent(BidiEvent):
             _str(self, "role")
         if type(self.text) is not str:
             _str(self, "text")
-        _bool(self, "is_final")
+        final: object = self.is_final  # typed object: mypy may not assume it is a bool
+        if type(final) is not bool:
+            _bool(self, "is_final")
         if self.current_transcript is not None and type(self.current_transcript) is not str:
             _str(self, "current_transcript", optional=True)
         if self.item_id is not None and type(self.item_id) is not str:
@@ -534,7 +536,9 @@ class BidiErrorEvent(BidiEvent):
             _str(self, "message")
         if self.code is not None and type(self.code) is not str:
             _str(self, "code", optional=True)
-        _bool(self, "recoverable")
+        recoverable: object = self.recoverable
+        if type(recoverable) is not bool:
+            _bool(self, "recoverable")
         _json_dict(self, "details")
 
 

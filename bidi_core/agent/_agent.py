@@ -48,7 +48,7 @@ from ..events import (
 from ..io._protocol import BidiInput, BidiOutput
 from ..tools import AgentTool, error_result, to_agent_tool, tool_result_text
 from ..types import Messages, ToolResult, ToolSpec, ToolUse
-from ._checks import RestartPacer, check_agent_args, json_safe
+from ._checks import RestartPacer, check_agent_args, json_safe, result_event
 from ._history import History
 from ._queue import OutputQueue
 
@@ -666,15 +666,7 @@ class BidiAgent:
         except Exception as exc:  # invoke() turns tool failures into results; never leave none
             logger.warning("Tool %r failed outside its own error handling: %r", name, exc)
             result = error_result(tool_use_id, f"Tool {name!r} failed: {type(exc).__name__}.")
-        try:
-            event = ToolResultEvent(tool_result=result)
-        except (TypeError, ValueError) as exc:
-            logger.warning("Tool %r gave a result that cannot be sent: %s", name, exc)
-            event = ToolResultEvent(
-                tool_result=error_result(
-                    tool_use_id, f"Tool {name!r} gave a result that cannot be sent: {exc}"
-                )
-            )
+        event = result_event(tool_use_id, name, result)
         try:
             self._mark_turn_end()
             self._queue.put(event)
@@ -701,14 +693,7 @@ class BidiAgent:
             )
         )
         await self.model.stop()
-        delay = self._pacer.delay()
-        if delay:
-            logger.warning(
-                "The connection reached its time limit again right after a restart; "
-                "waiting %.2f s before restarting it (check the model's connection limit).",
-                delay,
-            )
-            await asyncio.sleep(delay)
+        await self._pacer.wait()
         last_error: BaseException | None = None
         for attempt in range(self.restart_attempts):
             # A stale resumption handle must not end the talk: later attempts replay history.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -10,8 +12,13 @@ from typing import Any
 from .._config import check_number
 from .._errors import ConfigError
 from .._json import MAX_JSON_DEPTH, json_problem, short_repr
+from ..events import ToolResultEvent
+from ..tools import error_result
+from ..types import ToolResult
 
-__all__ = ["RestartPacer", "check_agent_args", "json_safe"]
+__all__ = ["RestartPacer", "check_agent_args", "json_safe", "result_event"]
+
+logger = logging.getLogger("bidi_core.agent")
 
 #: A connection that ends (at a time limit) sooner than this after it started counts
 #: as a quick restart.
@@ -93,6 +100,16 @@ def _check_messages(messages: Any) -> None:
         raise ConfigError(msg)
 
 
+def result_event(tool_use_id: str, name: str, result: ToolResult) -> ToolResultEvent:
+    """The event for a tool's result, or for an error result if that one cannot be sent."""
+    try:
+        return ToolResultEvent(tool_result=result)
+    except (TypeError, ValueError) as exc:  # the event's checks refused it
+        logger.warning("Tool %r gave a result that cannot be sent: %s", name, exc)
+        text = f"Tool {name!r} gave a result that cannot be sent: {exc}"
+        return ToolResultEvent(tool_result=error_result(tool_use_id, text))
+
+
 def json_safe(value: Any, depth: int = 0) -> Any:
     """Keep what JSON can carry; describe the rest (restart events stay serializable)."""
     if depth > MAX_JSON_DEPTH // 2:
@@ -127,6 +144,17 @@ class RestartPacer:
     def connected(self) -> None:
         """A connection is open (start or restart)."""
         self._connected_at = time.monotonic()
+
+    async def wait(self) -> None:
+        """Wait before a restart as :meth:`delay` says, logging why."""
+        delay = self.delay()
+        if delay:
+            logger.warning(
+                "The connection reached its time limit again right after a restart; "
+                "waiting %.2f s before restarting it (check the model's connection limit).",
+                delay,
+            )
+            await asyncio.sleep(delay)
 
     def delay(self) -> float:
         """Seconds to wait before the restart that is about to happen."""

@@ -6,12 +6,13 @@ conversation history can be passed to and from other libraries unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias, TypedDict
+from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
 
 __all__ = [
     "ContentBlock",
     "Message",
     "Messages",
+    "Scheduling",
     "ToolResult",
     "ToolResultContent",
     "ToolSpec",
@@ -19,16 +20,29 @@ __all__ = [
 ]
 
 
+#: When the result of a non-blocking tool reaches the conversation: ``"interrupt"`` (at
+#: once, cutting off what the model is saying), ``"when_idle"`` (once the model has
+#: finished speaking) or ``"silent"`` (added to the context without prompting an answer).
+Scheduling: TypeAlias = Literal["interrupt", "when_idle", "silent"]
+
+
 class _InputSchema(TypedDict):
     json: dict[str, Any]
 
 
 class ToolSpec(TypedDict):
-    """A tool the model may call: ``{"name", "description", "inputSchema": {"json": ...}}``."""
+    """A tool the model may call: ``{"name", "description", "inputSchema": {"json": ...}}``.
+
+    Two optional keys are bidi extensions (absent for ordinary, blocking tools):
+    ``blocking: False`` declares a non-blocking tool (the model keeps talking while it
+    runs) and ``scheduling`` says when its result reaches the conversation.
+    """
 
     name: str
     description: str
     inputSchema: _InputSchema
+    blocking: NotRequired[bool]
+    scheduling: NotRequired[Scheduling]
 
 
 class ToolUse(TypedDict):
@@ -47,11 +61,18 @@ class ToolResultContent(TypedDict, total=False):
 
 
 class ToolResult(TypedDict):
-    """The outcome of a tool call, sent back to the model."""
+    """The outcome of a tool call, sent back to the model.
+
+    Two optional keys are bidi extensions for non-blocking tools: ``progress: True``
+    marks an update from a tool that is still running (more results follow), and
+    ``scheduling`` overrides the tool's scheduling for this one result.
+    """
 
     toolUseId: str
     status: Literal["success", "error"]
     content: list[ToolResultContent]
+    progress: NotRequired[bool]
+    scheduling: NotRequired[Scheduling]
 
 
 class ContentBlock(TypedDict, total=False):

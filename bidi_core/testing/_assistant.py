@@ -14,6 +14,19 @@ The script (what the assistant does):
   ``stop_reason="tool_use"``; once every result is in, it answers
   ``"<name> returned <result text>."``. Adding ``[then cancel]`` makes it
   withdraw the calls at once (:class:`ToolCancel`).
+* A tool whose spec says ``"blocking": False`` (a non-blocking tool) does not hold
+  the answer back: after the call the assistant says ``"I started <name>; I will
+  tell you when it is done."`` and takes other turns meanwhile. Its result is
+  answered according to its ``scheduling`` (the tool spec's, or the result's own):
+  ``"interrupt"`` cuts off the current answer and answers at once, ``"when_idle"``
+  answers after the current answer, ``"silent"`` only records it
+  (:attr:`ScriptedAssistant.silent_results`). A result with ``"progress": True`` is
+  an update (``"<name> reports: <text>."``) and the call stays open.
+* A user text made by the agent for a result that arrives late (``"(The earlier
+  call of <name> [<id>] finished with ...: <text>)"``, see
+  :func:`bidi_core._nonblocking.late_result_text`) is answered like a tool result
+  (``"<name> returned <text>."``; an update as ``"<name> reports: <text>."``; no
+  answer when it says no reply is needed), never as a new request.
 * Text containing ``story`` gets a long answer, paced so it can be interrupted.
 * Text containing ``recall`` gets ``"Earlier you said: <previous user text>."``,
   using history passed to ``start()`` (or a resumed snapshot).
@@ -47,6 +60,7 @@ import attrs
 
 from .._config import check_keys
 from .._errors import ConfigError
+from .._nonblocking import LateResult, parse_late_result
 from ..audio import rms
 from ..types import Messages, ToolResult, ToolSpec
 from .speech import speak, transcribe
@@ -361,6 +375,10 @@ class ScriptedAssistant:
         self._started: list[str] = []
         self._awaiting: dict[str, dict[str, ToolResult | None]] = {}
         self._tool_names: dict[str, str] = {}
+        #: Open calls of non-blocking tools: id -> (name, the tool's scheduling).
+        self._background: dict[str, tuple[str, str]] = {}
+        #: Results that arrived with ``"silent"`` scheduling: recorded, not answered.
+        self.silent_results: list[ToolResult] = []
         self._speech: list[bytes] = []
         self._speech_rate = 0
         self._speech_item: str | None = None
@@ -488,8 +506,14 @@ class ScriptedAssistant:
         self.inputs.append(("image", (mime_type, len(image))))
 
     def tool_result(self, tool_use_id: str, result: ToolResult | None = None) -> None:
-        """Take a tool result; answer once every call of that response has one."""
+        """Take a tool result; answer once every call of that response has one.
+
+        The result of a non-blocking call is answered on its own, by its scheduling.
+        """
         self.inputs.append(("tool_result", tool_use_id))
+        if tool_use_id in self._background:
+            self._background_result(tool_use_id, result)
+            return
         for response_id, calls in list(self._awaiting.items()):
             if tool_use_id in calls:
                 calls[tool_use_id] = result or {
@@ -531,7 +555,39 @@ class ScriptedAssistant:
             *(ResponseComplete(response_id=rid, stop_reason="interrupted") for rid in started),
         )
 
+    def _background_result(self, tool_use_id: str, result: ToolResult | None) -> None:
+        name, default = self._background[tool_use_id]
+        result = result or {"toolUseId": tool_use_id, "status": "success", "content": []}
+        progress = bool(result.get("progress"))
+        if not progress:
+            del self._background[tool_use_id]
+        scheduling = result.get("scheduling") or default
+        if scheduling == "silent":
+            self.silent_results.append(result)
+            return
+        if scheduling == "interrupt":
+            self._interrupt()
+        verb = "reports" if progress else "returned"
+        self._speak_response(_sentence(f"{name} {verb} {_result_text(result)}"))
+
+    def _answer_late(self, late: LateResult) -> None:
+        """Answer a result the agent delivered as text (emulated non-blocking, restart)."""
+        if late.silent:
+            self.silent_results.append(
+                {"toolUseId": late.tool_use_id, "status": "success", "content": [{"text": late.text}]}
+            )
+            return
+        if late.progress:
+            self._speak_response(_sentence(f"{late.name} reports {late.text}"))
+            return
+        said = f"an error: {late.text}" if late.status == "error" else late.text
+        self._speak_response(_sentence(f"{late.name} returned {said}"))
+
     def _respond_to(self, text: str, *, audio_ms: float | None = None) -> None:
+        late = parse_late_result(text)
+        if late is not None:
+            self._answer_late(late)
+            return
         fault = _FAULT_RE.search(text)
         if fault is not None:
             kind: FaultKind = fault.group(1)  # type: ignore[assignment]
@@ -599,8 +655,18 @@ class ScriptedAssistant:
         if "[then cancel]" in text:
             self._push(ToolCancel(tool_use_ids=tuple(calls)))
             return
-        self._awaiting[response_id] = calls
-        self._tool_names.update(zip(calls, names, strict=True))
+        named = dict(zip(calls, names, strict=True))
+        background = {i: n for i, n in named.items() if self._tools[n].get("blocking") is False}
+        for tool_use_id, name in background.items():
+            scheduling = str(self._tools[name].get("scheduling") or "when_idle")
+            self._background[tool_use_id] = (name, scheduling)
+            del calls[tool_use_id]
+        if calls:
+            self._awaiting[response_id] = calls
+            self._tool_names.update({i: named[i] for i in calls})
+        elif background:
+            started = " and ".join(dict.fromkeys(background.values()))
+            self._speak_response(f"I started {started}; I will tell you when it is done.")
 
     def _answer_tools(self, calls: dict[str, ToolResult | None]) -> None:
         parts = []

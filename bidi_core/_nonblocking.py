@@ -105,9 +105,7 @@ def late_result_text(name: str, result: ToolResult, *, scheduling: Scheduling | 
     """
     from .tools import tool_result_text  # noqa: PLC0415 - tools imports this module
 
-    state = (
-        "is still running" if result.get("progress") else f"finished with {result['status']}"
-    )
+    state = "is still running" if result.get("progress") else f"finished with {result['status']}"
     text = f"(The earlier call of {name} [{result['toolUseId']}] {state}: "
     text += tool_result_text(result)
     if scheduling == "silent":

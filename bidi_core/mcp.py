@@ -134,9 +134,7 @@ class MCPTool:
         Raises:
             asyncio.CancelledError: The call was cancelled (the server is told).
         """
-        return await self._provider.call(
-            self, tool_use, timeout=default_timeout, progress=progress
-        )
+        return await self._provider.call(self, tool_use, limit=default_timeout, progress=progress)
 
 
 class MCPTools:
@@ -460,9 +458,9 @@ class MCPTools:
         if isinstance(message, Exception):
             logger.warning("%s transport error: %r", self.label, message)
             return
-        if isinstance(message, mcp.types.ToolListChangedNotification):
-            if self._refresh_task is None or self._refresh_task.done():
-                self._refresh_task = asyncio.create_task(self._refresh(), name="bidi-mcp-list")
+        refreshing = self._refresh_task is not None and not self._refresh_task.done()
+        if isinstance(message, mcp.types.ToolListChangedNotification) and not refreshing:
+            self._refresh_task = asyncio.create_task(self._refresh(), name="bidi-mcp-list")
 
     async def _refresh(self) -> None:
         session = self._session
@@ -480,10 +478,10 @@ class MCPTools:
         tool: MCPTool,
         tool_use: ToolUse,
         *,
-        timeout: float | None,
+        limit: float | None,
         progress: ToolProgress | None = None,
     ) -> ToolResult:
-        """Call *tool* for *tool_use*; see :meth:`MCPTool.invoke`."""
+        """Call *tool* for *tool_use* within *limit* seconds; see :meth:`MCPTool.invoke`."""
         tool_use_id = tool_use["toolUseId"]
         arguments = tool_use.get("input") or {}
         if not isinstance(arguments, dict):
@@ -505,13 +503,13 @@ class MCPTools:
 
         started = time.monotonic()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 result = await session.call_tool(
                     tool.server_name, arguments, progress_callback=on_progress
                 )
         except TimeoutError:
             return error_result(
-                tool_use_id, f"Tool {tool.name!r} did not finish within {timeout:g} s."
+                tool_use_id, f"Tool {tool.name!r} did not finish within {limit:g} s."
             )
         except asyncio.CancelledError:
             raise

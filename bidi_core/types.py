@@ -6,7 +6,7 @@ conversation history can be passed to and from other libraries unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+from typing import Any, Literal, TypeAlias, TypedDict
 
 __all__ = [
     "ContentBlock",
@@ -30,7 +30,14 @@ class _InputSchema(TypedDict):
     json: dict[str, Any]
 
 
-class ToolSpec(TypedDict):
+class _ToolSpecExtensions(TypedDict, total=False):
+    # Optional keys live in a total=False base: with postponed annotations a
+    # NotRequired[...] string would count as required in __required_keys__.
+    blocking: bool
+    scheduling: Scheduling
+
+
+class ToolSpec(_ToolSpecExtensions):
     """A tool the model may call: ``{"name", "description", "inputSchema": {"json": ...}}``.
 
     Two optional keys are bidi extensions (absent for ordinary, blocking tools):
@@ -41,8 +48,6 @@ class ToolSpec(TypedDict):
     name: str
     description: str
     inputSchema: _InputSchema
-    blocking: NotRequired[bool]
-    scheduling: NotRequired[Scheduling]
 
 
 class ToolUse(TypedDict):
@@ -60,7 +65,12 @@ class ToolResultContent(TypedDict, total=False):
     json: Any
 
 
-class ToolResult(TypedDict):
+class _ToolResultExtensions(TypedDict, total=False):
+    progress: bool
+    scheduling: Scheduling
+
+
+class ToolResult(_ToolResultExtensions):
     """The outcome of a tool call, sent back to the model.
 
     Two optional keys are bidi extensions for non-blocking tools: ``progress: True``
@@ -71,8 +81,6 @@ class ToolResult(TypedDict):
     toolUseId: str
     status: Literal["success", "error"]
     content: list[ToolResultContent]
-    progress: NotRequired[bool]
-    scheduling: NotRequired[Scheduling]
 
 
 class ContentBlock(TypedDict, total=False):

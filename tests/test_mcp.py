@@ -190,7 +190,9 @@ async def test_a_changed_tool_list_is_fetched_again_and_listeners_are_told(tmp_p
 
 async def test_include_and_non_blocking_shape_the_specs(tmp_path):
     """include= picks tools; non_blocking= marks them non-blocking with their scheduling."""
-    tools = stdio_tools(tmp_path, include=["add", "slow"], non_blocking=["slow"], scheduling="silent")
+    tools = stdio_tools(
+        tmp_path, include=["add", "slow"], non_blocking=["slow"], scheduling="silent"
+    )
     await tools.start()
     try:
         specs = {t.name: t.tool_spec for t in tools.tools}

@@ -574,7 +574,11 @@ class ScriptedAssistant:
         """Answer a result the agent delivered as text (emulated non-blocking, restart)."""
         if late.silent:
             self.silent_results.append(
-                {"toolUseId": late.tool_use_id, "status": "success", "content": [{"text": late.text}]}
+                {
+                    "toolUseId": late.tool_use_id,
+                    "status": "success",
+                    "content": [{"text": late.text}],
+                }
             )
             return
         if late.progress:

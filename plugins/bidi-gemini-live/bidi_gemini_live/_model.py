@@ -46,8 +46,8 @@ from ._wire import (
     error_from_close,
     function_declarations,
     function_response,
-    non_blocking_tools,
     history_turns,
+    non_blocking_tools,
     redact,
 )
 
@@ -619,9 +619,7 @@ class GeminiLiveModel(BidiModelBase):
             # Blocking calls take one response; Vertex AI refuses will_continue.
             logger.debug("Dropping a progress update of Gemini tool call %s", call_id)
             return
-        response = types.FunctionResponse(
-            **function_response(result, name, scheduling=scheduling)
-        )
+        response = types.FunctionResponse(**function_response(result, name, scheduling=scheduling))
         await session.send_tool_response(function_responses=[response])
 
     def _watch_logs(self, on: bool) -> None:

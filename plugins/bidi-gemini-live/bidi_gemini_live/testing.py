@@ -450,9 +450,7 @@ class _Connection:
             scheduling = g(response, "scheduling")
             if scheduling is not None and str(scheduling).upper() not in _SCHEDULINGS:
                 raise _RefusedError(1007, f"Invalid value at 'scheduling': {scheduling!r}.")
-            non_blocking = any(
-                t["name"] == name and t.get("blocking") is False for t in self.tools
-            )
+            non_blocking = any(t["name"] == name and t.get("blocking") is False for t in self.tools)
             if non_blocking and g(response, "willContinue"):
                 result["progress"] = True
             else:

@@ -244,6 +244,8 @@ class BidiAgent:
         self._restarting = False
         self._generation = 0
         self._calls: dict[str, _ToolCall] = {}
+        #: Calls whose final result is not sent yet: id -> (connection generation, use).
+        self._issued: dict[str, tuple[int, ToolUse]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outputs: list[BidiOutput] = []
         self._receiver: asyncio.Task[Any] | None = None
@@ -337,6 +339,7 @@ class BidiAgent:
                 await cancel_and_wait(call.task)
                 await cancel_and_wait(call.invoke)
             self._calls.clear()
+            self._issued.clear()
             for task in list(self._tasks):
                 await cancel_and_wait(task)
             self._tasks.clear()
@@ -404,12 +407,17 @@ class BidiAgent:
 
     async def _send_now(self, event: BidiInputEvent | ToolResultEvent) -> None:
         wire: BidiInputEvent | ToolResultEvent = event
+        sent_final: str | None = None
         if isinstance(event, ToolResultEvent):
             result = event.tool_result
-            call = self._calls.get(result["toolUseId"])
-            if call is not None and call.generation != self._generation:
+            # Looked up in _issued, not _calls: a result buffered during a restart is
+            # flushed after its call has ended.
+            issued = self._issued.get(result["toolUseId"])
+            if issued is not None and issued[0] != self._generation:
                 # The connection that issued the call is gone: tell the new one in words.
-                wire = BidiTextInputEvent(text=late_text(call.tool_use, result))
+                wire = BidiTextInputEvent(text=late_text(issued[1], result))
+            if issued is not None and not result.get("progress"):
+                sent_final = result["toolUseId"]
         if isinstance(wire, BidiAudioInputEvent | BidiImageInputEvent):
             await self.model.send(wire)
             return
@@ -431,6 +439,8 @@ class BidiAgent:
             self._history.restore(checkpoint)
             del self._unanswered[unanswered:]
             raise
+        if sent_final is not None:
+            self._issued.pop(sent_final, None)
 
     def _mark_turn_end(self) -> None:
         self._turn_end = time.monotonic()
@@ -681,9 +691,11 @@ class BidiAgent:
         self._history.tool_use(tool_use)
         call = _ToolCall(tool_use=dict(tool_use), generation=self._generation)  # type: ignore[arg-type]
         self._calls[tool_use["toolUseId"]] = call
+        self._issued[tool_use["toolUseId"]] = (self._generation, call.tool_use)
         name = tool_use.get("name", "?")
         if self._observers:
             self._observers.call("on_tool_start", tool_use, time.monotonic())
+        self._background.begin(call)
         # The call runs in its own task so that cancelling it (tool cancel, barge-in)
         # is told apart from cancelling its runner (agent stop).
         call.invoke = asyncio.create_task(self._invoke_tool(call), name=f"bidi-tool-{name}")
@@ -716,7 +728,6 @@ class BidiAgent:
         tool_use_id = tool_use["toolUseId"]
         name = str(tool_use.get("name", ""))
         assert call.invoke is not None
-        await self._background.started(call)
         try:
             result = await call.invoke
         except asyncio.CancelledError:

@@ -72,19 +72,28 @@ class Background:
 
     # --------------------------------------------------------------- calls
 
-    async def started(self, call: _ToolCall) -> None:
-        """Answer an emulated non-blocking call at once so the model keeps talking."""
+    def begin(self, call: _ToolCall) -> None:
+        """Answer an emulated non-blocking call at once so the model keeps talking.
+
+        Called before the tool runs: the answer takes the call's lock first, so
+        progress updates and the result always follow it.
+        """
         tool_use = call.tool_use
         if not self._emulated(tool_use):
             return
         agent = self._agent
-        result = success_result(tool_use["toolUseId"], running_text(str(tool_use["name"])))
         call.answered = True
-        agent._emit(ToolResultEvent(tool_result=result))
-        try:
-            await agent._send_event(ToolResultEvent(tool_result=result))
-        except Exception as exc:
-            logger.warning("Telling the model that %s started failed: %r", tool_use["name"], exc)
+        result = success_result(tool_use["toolUseId"], running_text(str(tool_use["name"])))
+
+        async def answer() -> None:
+            async with self._lock(tool_use["toolUseId"]):
+                agent._emit(ToolResultEvent(tool_result=result))
+                try:
+                    await agent._send_event(ToolResultEvent(tool_result=result))
+                except Exception as exc:
+                    logger.warning("Telling the model %s started failed: %r", tool_use["name"], exc)
+
+        agent._spawn(answer(), name="bidi-agent-tool-started")
 
     async def deliver(self, call: _ToolCall, result: ToolResult) -> None:
         """Send a call's final result: as a tool result, or as text when it was answered."""

@@ -17,13 +17,11 @@ from bidi_core import ConfigError, ToolError
 from bidi_core.mcp import MCPTools
 from bidi_core.tools import ToolProgress
 
-SERVER = Path(__file__).parent / "mcp_servers" / "demo_server.py"
+SERVER = ["-m", "bidi_core.testing.mcp_server"]
 
 
 def stdio_tools(tmp_path: Path, **kwargs) -> MCPTools:
-    return MCPTools(
-        [sys.executable, str(SERVER)], env={"BIDI_TEST_MCP_MARKS": str(tmp_path)}, **kwargs
-    )
+    return MCPTools([sys.executable, *SERVER], env={"BIDI_TEST_MCP_MARKS": str(tmp_path)}, **kwargs)
 
 
 def use(name: str, tool_use_id: str = "call_1", **args) -> dict:
@@ -35,11 +33,8 @@ async def http_server() -> AsyncIterator[str]:
     """The demo server's streamable-HTTP app, served by uvicorn on 127.0.0.1."""
     import uvicorn
 
-    sys.path.insert(0, str(SERVER.parent))
-    try:
-        from demo_server import build
-    finally:
-        sys.path.remove(str(SERVER.parent))
+    from bidi_core.testing.mcp_server import build
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

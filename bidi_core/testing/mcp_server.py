@@ -1,7 +1,7 @@
-"""An MCP server for the tests, written with the official ``mcp`` package.
+"""A small MCP server for tests and demos, written with the official ``mcp`` package.
 
-Run it as ``python demo_server.py`` (stdio) or build :func:`build` into a streamable
-HTTP app. ``BIDI_TEST_MCP_MARKS`` names a directory where tools leave marks (a
+Run it as ``python -m bidi_core.testing.mcp_server`` (stdio), or serve
+``build().streamable_http_app()`` for streamable HTTP. Needs ``bidi-core[mcp]``. ``BIDI_TEST_MCP_MARKS`` names a directory where tools leave marks (a
 cancelled ``slow`` call writes ``cancelled-<seconds>``, each start writes ``start-<pid>``).
 """
 

@@ -64,7 +64,9 @@ def test_late_result_text_round_trips():
     assert late.silent
     progress = {**result, "status": "success", "progress": True}
     again = parse_late_result(late_result_text("book", progress, scheduling=None))
-    assert again is not None and again.progress and not again.silent
+    assert again is not None
+    assert again.progress
+    assert not again.silent
     assert parse_late_result("book a table for (two)") is None
 
 
@@ -149,5 +151,6 @@ async def test_barge_in_does_not_cancel_a_background_call():
             __import__("bidi_core").BidiInterruptionEvent(response_id=None)
         )
         await asyncio.sleep(0.1)
-        assert agent._calls and not cancelled
+        assert agent._calls
+        assert not cancelled
         release.set()

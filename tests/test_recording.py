@@ -33,9 +33,9 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-async def collect_until(agent, predicate, timeout=20.0):
+async def collect_until(agent, predicate, limit=20.0):
     events = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit):
         async for event in agent.receive():
             events.append(event)
             if predicate(event):
@@ -152,7 +152,8 @@ async def test_a_size_limit_stops_the_recording_and_is_reported(tmp_path):
         events += await collect_until(agent, lambda e: e.type == "bidi_response_complete")
     errors = [e for e in events if isinstance(e, BidiErrorEvent)]
     assert [e.code for e in errors] == ["recording_limit"]
-    assert recorder.error and "size limit" in recorder.error
+    assert recorder.error
+    assert "size limit" in recorder.error
     total = sum(p.stat().st_size for p in tmp_path.iterdir())
     assert total <= 8192 + 44  # the WAV header is not counted
     finals = [e for e in events if e.type == "bidi_transcript_stream" and e.is_final]

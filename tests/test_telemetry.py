@@ -49,8 +49,8 @@ def metric_points(reader) -> dict[str, list]:
     return out
 
 
-async def until(agent, predicate, timeout=20.0):
-    async with asyncio.timeout(timeout):
+async def until(agent, predicate, limit=20.0):
+    async with asyncio.timeout(limit):
         async for event in agent.receive():
             if predicate(event):
                 return

@@ -1,8 +1,8 @@
 """A small MCP server for tests and demos, written with the official ``mcp`` package.
 
 Run it as ``python -m bidi_core.testing.mcp_server`` (stdio), or serve
-``build().streamable_http_app()`` for streamable HTTP. Needs ``bidi-core[mcp]``. ``BIDI_TEST_MCP_MARKS`` names a directory where tools leave marks (a
-cancelled ``slow`` call writes ``cancelled-<seconds>``, each start writes ``start-<pid>``).
+``build().streamable_http_app()`` for streamable HTTP. Needs ``bidi-core[mcp]``.
+``BIDI_TEST_MCP_MARKS`` names a directory where tools leave marks (a cancelled ``slow`` call writes ``cancelled-<seconds>``, each start writes ``start-<pid>``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def build() -> MCPServer:
     @server.tool()
     def fail(reason: str) -> str:
         """Always fails."""
-        raise ToolError(f"cannot do it: {reason}")
+        msg = f"cannot do it: {reason}"
+        raise ToolError(msg)
 
     @server.tool()
     async def crash() -> str:

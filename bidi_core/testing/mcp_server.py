@@ -2,7 +2,8 @@
 
 Run it as ``python -m bidi_core.testing.mcp_server`` (stdio), or serve
 ``build().streamable_http_app()`` for streamable HTTP. Needs ``bidi-core[mcp]``.
-``BIDI_TEST_MCP_MARKS`` names a directory where tools leave marks (a cancelled ``slow`` call writes ``cancelled-<seconds>``, each start writes ``start-<pid>``).
+``BIDI_TEST_MCP_MARKS`` names a directory where tools leave marks: a cancelled
+``slow`` call writes ``cancelled-<seconds>``, each start writes ``start-<pid>``.
 """
 
 from __future__ import annotations

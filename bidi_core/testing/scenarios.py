@@ -19,7 +19,12 @@ from ..events import BidiConnectionRestartEvent, BidiTranscriptStreamEvent, Tool
 from ..tools import ToolProgress, tool
 from ..types import Scheduling
 
-__all__ = ["NonBlockingOutcome", "check_non_blocking_tool"]
+__all__ = [
+    "FeaturesOutcome",
+    "NonBlockingOutcome",
+    "check_mcp_recording_telemetry",
+    "check_non_blocking_tool",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -140,3 +145,95 @@ async def check_non_blocking_tool(
         await agent.stop()
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
+
+
+@attrs.frozen(kw_only=True)
+class FeaturesOutcome:
+    """What happened in :func:`check_mcp_recording_telemetry`.
+
+    Attributes:
+        answers: The assistant's final transcripts, in order.
+        span_names: Names of the finished spans.
+        wav_frames: Frames in the recording's WAV.
+        assistant_peak: Loudest sample of the WAV's right (assistant) channel.
+        log_types: The ``type`` of every JSONL line.
+    """
+
+    answers: tuple[str, ...]
+    span_names: tuple[str, ...]
+    wav_frames: int
+    assistant_peak: int
+    log_types: tuple[str, ...]
+
+
+async def check_mcp_recording_telemetry(
+    model: BidiModel, directory: str, *, step_timeout: float = 30.0
+) -> FeaturesOutcome:
+    """One conversation with an MCP tool, recording and telemetry on; raise AssertionError.
+
+    Starts :mod:`bidi_core.testing.mcp_server` over stdio as ``MCPTools``, records to
+    *directory* and traces into in-memory OpenTelemetry exporters; the user asks for
+    ``add {"a": 2, "b": 3}`` and the assistant must answer ``add returned 5.``. Needs
+    ``bidi-core[mcp,otel]``.
+    """
+    import array  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import wave  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: PLC0415
+        InMemorySpanExporter,
+    )
+
+    from ..agent import BidiAgent  # noqa: PLC0415
+    from ..mcp import MCPTools  # noqa: PLC0415
+    from ..telemetry import Telemetry  # noqa: PLC0415
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tools = MCPTools([sys.executable, "-m", "bidi_core.testing.mcp_server"], include=["add"])
+    agent = BidiAgent(
+        model,
+        tools=[tools],
+        record_to=directory,
+        telemetry=Telemetry(tracer_provider=provider),
+    )
+    answers: list[str] = []
+    async with agent:
+        await agent.send('Please add {"a": 2, "b": 3}')
+        try:
+            async with asyncio.timeout(step_timeout):
+                async for event in agent.receive():
+                    if (
+                        isinstance(event, BidiTranscriptStreamEvent)
+                        and event.role == "assistant"
+                        and event.is_final
+                    ):
+                        answers.append(event.text)
+                        if "returned" in event.text:
+                            break
+        except TimeoutError:
+            msg = f"No answer with the MCP tool's result; answers: {answers!r}."
+            raise AssertionError(msg) from None
+    if "add returned 5." not in answers:
+        msg = f"The MCP tool's result was not answered: {answers!r}."
+        raise AssertionError(msg)
+    (wav_path,) = Path(directory).glob("*.wav")
+    (log_path,) = Path(directory).glob("*.jsonl")
+    with wave.open(str(wav_path), "rb") as wav:
+        frames = array.array("h")
+        frames.frombytes(wav.readframes(wav.getnframes()))
+        count = wav.getnframes()
+    right = frames[1::2]
+    log = [json.loads(line) for line in log_path.read_text().splitlines()]
+    return FeaturesOutcome(
+        answers=tuple(answers),
+        span_names=tuple(span.name for span in exporter.get_finished_spans()),
+        wav_frames=count,
+        assistant_peak=max((abs(s) for s in right), default=0),
+        log_types=tuple(str(entry.get("type")) for entry in log),
+    )

@@ -176,10 +176,7 @@ async def check_mcp_recording_telemetry(
     ``add {"a": 2, "b": 3}`` and the assistant must answer ``add returned 5.``. Needs
     ``bidi-core[mcp,otel]``.
     """
-    import array  # noqa: PLC0415
-    import json  # noqa: PLC0415
     import sys  # noqa: PLC0415
-    import wave  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
     from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
@@ -222,18 +219,27 @@ async def check_mcp_recording_telemetry(
     if "add returned 5." not in answers:
         msg = f"The MCP tool's result was not answered: {answers!r}."
         raise AssertionError(msg)
-    (wav_path,) = Path(directory).glob("*.wav")
-    (log_path,) = Path(directory).glob("*.jsonl")
-    with wave.open(str(wav_path), "rb") as wav:
-        frames = array.array("h")
-        frames.frombytes(wav.readframes(wav.getnframes()))
-        count = wav.getnframes()
-    right = frames[1::2]
-    log = [json.loads(line) for line in log_path.read_text().splitlines()]
+    count, right, log = _read_recording(Path(directory))
     return FeaturesOutcome(
         answers=tuple(answers),
         span_names=tuple(span.name for span in exporter.get_finished_spans()),
         wav_frames=count,
-        assistant_peak=max((abs(s) for s in right), default=0),
+        assistant_peak=max((abs(sample) for sample in right), default=0),
         log_types=tuple(str(entry.get("type")) for entry in log),
     )
+
+
+def _read_recording(directory: Any) -> tuple[int, Any, list[dict[str, Any]]]:
+    """The WAV's frame count, its right channel and the JSONL lines of the one recording."""
+    import array  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import wave  # noqa: PLC0415
+
+    (wav_path,) = directory.glob("*.wav")
+    (log_path,) = directory.glob("*.jsonl")
+    with wave.open(str(wav_path), "rb") as wav:
+        frames = array.array("h")
+        frames.frombytes(wav.readframes(wav.getnframes()))
+        count = wav.getnframes()
+    log = [json.loads(line) for line in log_path.read_text().splitlines()]
+    return count, frames[1::2], log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -115,5 +116,9 @@ async def test_a_gateway_session_uses_mcp_tools_and_is_recorded(tmp_path: Path) 
             finally:
                 await model.stop()
             assert "add returned 42." in finals
-    assert len(list(tmp_path.glob("*.wav"))) == 2
-    assert len(list(tmp_path.glob("*.jsonl"))) == 2
+    assert sorted(p.suffix for p in await asyncio.to_thread(list, tmp_path.iterdir())) == [
+        ".jsonl",
+        ".jsonl",
+        ".wav",
+        ".wav",
+    ]

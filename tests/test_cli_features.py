@@ -25,6 +25,10 @@ from bidi_core.serve.testing import gateway
 MCP_SERVER = f"{sys.executable} -m bidi_core.testing.mcp_server"
 
 
+def _listing(directory: Path) -> list[Path]:
+    return list(directory.iterdir())
+
+
 def _args(*argv: str) -> Any:
     return build_parser().parse_args(list(argv))
 
@@ -116,7 +120,7 @@ async def test_a_gateway_session_uses_mcp_tools_and_is_recorded(tmp_path: Path) 
             finally:
                 await model.stop()
             assert "add returned 42." in finals
-    assert sorted(p.suffix for p in await asyncio.to_thread(list, tmp_path.iterdir())) == [
+    assert sorted(p.suffix for p in await asyncio.to_thread(_listing, tmp_path)) == [
         ".jsonl",
         ".jsonl",
         ".wav",

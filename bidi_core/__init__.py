@@ -67,12 +67,12 @@ from .events import (
     ToolUseStreamEvent,
 )
 from .hookspecs import RegisterModel, hookimpl
-from .types import ContentBlock, Message, Messages, ToolResult, ToolSpec, ToolUse
+from .types import ContentBlock, Message, Messages, Scheduling, ToolResult, ToolSpec, ToolUse
 
 if TYPE_CHECKING:
     from ._base import BidiModelBase, ModelState
     from .agent import AgentStats, BidiAgent
-    from .tools import AgentTool, tool
+    from .tools import AgentTool, ToolProgress, tool
 
 # Names whose modules import asyncio & co. are loaded on first use, so that
 # ``import bidi_core; bidi_core.list_models()`` stays cheap.
@@ -82,6 +82,7 @@ _LAZY = {
     "BidiAgent": ".agent",
     "BidiModelBase": "._base",
     "ModelState": "._base",
+    "ToolProgress": ".tools",
     "tool": ".tools",
 }
 
@@ -144,8 +145,10 @@ __all__ = [
     "ProviderProtocolError",
     "RegisterModel",
     "Registry",
+    "Scheduling",
     "SupportsTruncation",
     "ToolError",
+    "ToolProgress",
     "ToolResult",
     "ToolResultEvent",
     "ToolSpec",

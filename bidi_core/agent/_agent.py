@@ -54,7 +54,7 @@ from ._background import Background, late_text
 from ._history import History
 from ._observer import AgentObserver, Observers, SessionInfo
 from ._queue import OutputQueue
-from ._toolset import Toolset
+from ._toolset import CallableTool, ToolProvider, Toolset
 
 __all__ = ["AgentEvent", "AgentState", "AgentStats", "BidiAgent"]
 
@@ -195,7 +195,7 @@ class BidiAgent:
         self,
         model: BidiModel | str = "simulated",
         *,
-        tools: Iterable[Callable[..., Any]] = (),
+        tools: Iterable[Callable[..., Any] | ToolProvider | CallableTool] = (),
         system_prompt: str | None = None,
         messages: Messages | None = None,
         tool_timeout: float | None = 60.0,

@@ -47,7 +47,7 @@ class SessionInfo:
     started_at: float
     t0: float
     stats: Any  # AgentStats (not imported: _agent imports this module)
-    report: Callable[[BidiEvent], None]
+    report: Callable[[Any], None]
 
 
 class AgentObserver:

@@ -61,23 +61,63 @@ _GAP_S = 0.1
 _FLUSH_S = 0.25
 
 
+_NUMPY: list[Any] = []
+
+
+def _numpy() -> Any:
+    """NumPy if installed (it comes with the resample extra), else None; looked up once."""
+    if not _NUMPY:
+        try:
+            import numpy  # noqa: PLC0415 - optional, faster resampling
+        except ImportError:
+            numpy = None
+        _NUMPY.append(numpy)
+    return _NUMPY[0]
+
+
+_POSITIONS: dict[tuple[int, int, int], tuple[list[int], list[int], list[float]]] = {}
+
+
+def _positions(
+    count: int, from_rate: int, to_rate: int
+) -> tuple[list[int], list[int], list[float]]:
+    """Source indices and weights of a linear resampling (cached: chunk sizes repeat)."""
+    key = (count, from_rate, to_rate)
+    cached = _POSITIONS.get(key)
+    if cached is None:
+        out = max(1, round(count * to_rate / from_rate))
+        step = (count - 1) / (out - 1) if out > 1 else 0.0
+        lows = [int(i * step) for i in range(out)]
+        highs = [min(low + 1, count - 1) for low in lows]
+        fracs = [i * step - low for i, low in enumerate(lows)]
+        if len(_POSITIONS) > 64:
+            _POSITIONS.clear()
+        cached = _POSITIONS[key] = (lows, highs, fracs)
+    return cached
+
+
 def _resample(pcm: bytes, from_rate: int, to_rate: int) -> array.array[int]:
     """Linear-interpolation resampling of mono PCM16 (good enough for a recording)."""
     samples = array.array("h")
     samples.frombytes(pcm[: len(pcm) // 2 * 2])
     if from_rate == to_rate or not samples:
         return samples
-    count = max(1, round(len(samples) * to_rate / from_rate))
-    step = (len(samples) - 1) / max(1, count - 1) if count > 1 else 0.0
-    last = len(samples) - 1
-    out = array.array("h", bytes(2 * count))
-    for index in range(count):
-        position = index * step
-        low = int(position)
-        high = min(low + 1, last)
-        frac = position - low
-        out[index] = int(samples[low] + (samples[high] - samples[low]) * frac)
-    return out
+    numpy = _numpy()
+    if numpy is not None:
+        count = max(1, round(len(samples) * to_rate / from_rate))
+        source = numpy.frombuffer(samples, dtype=numpy.int16)
+        where = numpy.linspace(0, len(samples) - 1, count)
+        values = numpy.interp(where, numpy.arange(len(samples)), source)
+        return array.array("h", values.astype(numpy.int16).tobytes())
+    lows, highs, fracs = _positions(len(samples), from_rate, to_rate)
+    at = samples.__getitem__
+    return array.array(
+        "h",
+        [
+            a + int((b - a) * f)
+            for a, b, f in zip(map(at, lows), map(at, highs), fracs, strict=True)
+        ],
+    )
 
 
 def _mono(event: BidiAudioInputEvent | BidiAudioStreamEvent) -> bytes:

@@ -233,6 +233,7 @@ class BidiAgent:
         self.cancel_tools_on_interruption = cancel_tools_on_interruption
         self._toolset = Toolset(tools, on_change=self._tools_changed)
         self._observers = Observers(_observers(record_to, telemetry, observers))
+        self._observing = bool(self._observers.items)
         self._background = Background(self)
         self._history = History(copy_config(messages or []))
         self.stats = AgentStats()
@@ -653,7 +654,7 @@ class BidiAgent:
     def _emit(self, event: AgentEvent) -> None:
         """Queue *event* for the consumer and show it to the observers."""
         self._queue.put(event)
-        if self._observers:
+        if self._observing:
             self._observers.event(event)
 
     def _session_info(self) -> SessionInfo:

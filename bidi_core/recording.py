@@ -30,6 +30,7 @@ import base64
 import json
 import logging
 import os
+import sys
 import time
 import wave
 from pathlib import Path
@@ -61,18 +62,13 @@ _GAP_S = 0.1
 _FLUSH_S = 0.25
 
 
-_NUMPY: list[Any] = []
-
-
 def _numpy() -> Any:
-    """NumPy if installed (it comes with the resample extra), else None; looked up once."""
-    if not _NUMPY:
-        try:
-            import numpy  # noqa: PLC0415 - optional, faster resampling
-        except ImportError:
-            numpy = None
-        _NUMPY.append(numpy)
-    return _NUMPY[0]
+    """NumPy if something already imported it (sounddevice, soxr), else None.
+
+    Never imported here: a first import takes most of a second, and the recorder runs
+    on the event loop.
+    """
+    return sys.modules.get("numpy")
 
 
 _POSITIONS: dict[tuple[int, int, int], tuple[list[int], list[int], list[float]]] = {}

@@ -262,3 +262,32 @@ async def test_an_http_server_that_is_not_there_is_a_clear_error():
     with pytest.raises(ToolError, match=f"127.0.0.1:{port}"):
         await tools.start()
     await tools.close()
+
+
+async def test_the_agent_refreshes_the_model_s_tools_when_the_server_s_list_changes(tmp_path):
+    """A tool added on the server is callable by the model in the same conversation."""
+    from bidi_core import BidiAgent
+    from bidi_core.events import BidiTranscriptStreamEvent
+
+    agent = BidiAgent("simulated", tools=[stdio_tools(tmp_path)])
+
+    async def answer(text: str) -> str:
+        await agent.send(text)
+        async with asyncio.timeout(20):
+            async for event in agent.receive():
+                if (
+                    isinstance(event, BidiTranscriptStreamEvent)
+                    and event.role == "assistant"
+                    and event.is_final
+                ):
+                    return event.text
+        raise AssertionError("no answer")
+
+    async with agent:
+        assert "extra" not in [s["name"] for s in agent.tool_specs]
+        assert await answer("grow") == "grow returned grown."
+        for _ in range(200):
+            if "extra" in [s["name"] for s in agent.tool_specs]:
+                break
+            await asyncio.sleep(0.02)
+        assert await answer("extra") == "extra returned extra here."

@@ -220,6 +220,11 @@ class ScriptedAssistant:
                 texts.extend(b["text"] for b in message.get("content", []) if "text" in b)
         self._history_user_texts = texts
 
+    def set_tools(self, tools: Sequence[ToolSpec]) -> None:
+        """Replace the tools mid-connection (a provider's tool update)."""
+        self.tools = list(tools)
+        self._tools = {t["name"]: t for t in self.tools}
+
     def snapshot(self) -> dict[str, Any]:
         """Return the memory a resumed connection restores (JSON-safe)."""
         return {"user_texts": list(self._history_user_texts)}

@@ -48,3 +48,39 @@ async def test_mcp_tools_recording_and_telemetry(fake, tmp_path) -> None:
     assert "execute_tool add" in outcome.span_names
     assert outcome.assistant_peak > 1000
     assert "tool_result" in outcome.log_types
+
+
+async def test_a_changed_mcp_tool_list_reaches_the_live_session(fake) -> None:
+    """An MCP server adds a tool: session.update carries it and the model can call it."""
+    pytest.importorskip("mcp")
+    import asyncio
+    import sys
+
+    from bidi_core import BidiAgent, BidiTranscriptStreamEvent
+    from bidi_core.mcp import MCPTools
+
+    tools = MCPTools([sys.executable, "-m", "bidi_core.testing.mcp_server"])
+    agent = BidiAgent(model_for(fake), tools=[tools])
+
+    async def answer(text: str) -> str:
+        await agent.send(text)
+        async with asyncio.timeout(20):
+            async for event in agent.receive():
+                if (
+                    isinstance(event, BidiTranscriptStreamEvent)
+                    and event.role == "assistant"
+                    and event.is_final
+                ):
+                    return event.text
+        raise AssertionError("no answer")
+
+    async with agent:
+        assert await answer("grow") == "grow returned grown."
+        for _ in range(200):
+            updates = [e for e in fake.client_events("session.update") if "tools" in e["session"]]
+            if any(t["name"] == "extra" for u in updates[1:] for t in u["session"]["tools"]):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("no session.update with the new tool")
+        assert await answer("extra") == "extra returned extra here."

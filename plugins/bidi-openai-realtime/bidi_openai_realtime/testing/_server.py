@@ -518,8 +518,8 @@ class _FakeConnection:
         update = dict(event["session"])
         self.record.session = deep_merge(self.session, update)
         if self.started and "tools" in update:
-            # The script keeps the tools of start(); later updates are recorded only.
-            logger.debug("fake: tools changed after the conversation started")
+            # Like the service: the new tools apply from the next response on.
+            self.assistant.set_tools(_tool_specs(update["tools"] or []))
         await self.emit({"type": "session.updated", "session": self.session})
 
     async def on_input_audio_buffer_append(self, event: dict[str, Any]) -> None:

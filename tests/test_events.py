@@ -106,6 +106,8 @@ def sample(cls: type[BidiEvent]) -> BidiEvent:
             kwargs[field.name] = values[hint]
         elif typing.get_origin(hint) is tuple:
             kwargs[field.name] = ("a",)
+        elif typing.get_origin(hint) is Literal:
+            kwargs[field.name] = typing.get_args(hint)[0]
         elif hint is events.ToolUse:
             kwargs[field.name] = {"toolUseId": "t1", "name": "n", "input": {}}
         elif hint is events.ToolResult:

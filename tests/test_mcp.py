@@ -291,3 +291,30 @@ async def test_the_agent_refreshes_the_model_s_tools_when_the_server_s_list_chan
                 break
             await asyncio.sleep(0.02)
         assert await answer("extra") == "extra returned extra here."
+
+
+async def test_the_agent_starts_a_crashed_server_again_at_a_connection_restart(tmp_path):
+    """Started with the agent, restarted with its connection after a crash, closed at stop."""
+    from bidi_core import BidiAgent
+    from bidi_core.events import BidiConnectionStartEvent, BidiTextInputEvent, ToolResultEvent
+
+    tools = stdio_tools(tmp_path)
+    agent = BidiAgent("simulated", tools=[tools])
+    assert not tools.running
+    async with agent:
+        assert tools.running
+        await agent.send("crash")
+        async with asyncio.timeout(20):
+            async for event in agent.receive():
+                if isinstance(event, ToolResultEvent):
+                    assert event.tool_result["status"] == "error"
+                    break
+        assert not tools.running
+        await agent.model.send(BidiTextInputEvent(text="[fault:time_limit]"))
+        async with asyncio.timeout(20):
+            async for event in agent.receive():
+                if isinstance(event, BidiConnectionStartEvent):
+                    break
+        assert tools.running
+        assert tools.starts == 2
+    assert not tools.running

@@ -139,12 +139,29 @@ async def check_non_blocking_tool(
                 raise AssertionError(msg)
         else:
             await until("the late result to be answered", lambda: said("42 tickets"))
+            _check_order(answers)
         return NonBlockingOutcome(answers=tuple(answers), results=tuple(results), restarts=restarts)
     finally:
         release.set()
         await agent.stop()
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
+
+
+def _check_order(answers: list[str]) -> None:
+    """The progress and the other turn were answered before the late result, which was exact."""
+    if "slow_lookup returned 42 tickets." not in answers:
+        msg = (
+            f"The late result was not answered as 'slow_lookup returned 42 tickets.': {answers!r}."
+        )
+        raise AssertionError(msg)
+    late = answers.index("slow_lookup returned 42 tickets.")
+    before = answers[:late]
+    if not any("You said: Meanwhile" in a for a in before) or (
+        "slow_lookup reports half way." not in before
+    ):
+        msg = f"The talk did not go on while the tool ran: {answers!r}."
+        raise AssertionError(msg)
 
 
 @attrs.frozen(kw_only=True)

@@ -59,6 +59,7 @@ from .events import (
     BidiOutputEvent,
     BidiResponseCompleteEvent,
     BidiResponseStartEvent,
+    BidiServerToolEvent,
     BidiTextInputEvent,
     BidiToolCancelEvent,
     BidiTranscriptStreamEvent,
@@ -68,12 +69,12 @@ from .events import (
     ToolUseStreamEvent,
 )
 from .hookspecs import RegisterModel, hookimpl
-from .types import ContentBlock, Message, Messages, ToolResult, ToolSpec, ToolUse
+from .types import ContentBlock, Message, Messages, Scheduling, ToolResult, ToolSpec, ToolUse
 
 if TYPE_CHECKING:
     from ._base import BidiModelBase, ModelState
     from .agent import AgentStats, BidiAgent
-    from .tools import AgentTool, tool
+    from .tools import AgentTool, ToolProgress, tool
 
 # Names whose modules import asyncio & co. are loaded on first use, so that
 # ``import bidi_core; bidi_core.list_models()`` stays cheap.
@@ -83,6 +84,7 @@ _LAZY = {
     "BidiAgent": ".agent",
     "BidiModelBase": "._base",
     "ModelState": "._base",
+    "ToolProgress": ".tools",
     "tool": ".tools",
 }
 
@@ -124,6 +126,7 @@ __all__ = [
     "BidiOutputEvent",
     "BidiResponseCompleteEvent",
     "BidiResponseStartEvent",
+    "BidiServerToolEvent",
     "BidiTextInputEvent",
     "BidiToolCancelEvent",
     "BidiTranscriptStreamEvent",
@@ -146,8 +149,10 @@ __all__ = [
     "ProviderProtocolError",
     "RegisterModel",
     "Registry",
+    "Scheduling",
     "SupportsTruncation",
     "ToolError",
+    "ToolProgress",
     "ToolResult",
     "ToolResultEvent",
     "ToolSpec",

@@ -93,6 +93,9 @@ class ModelCapabilities:
         output_sample_rate: The PCM rate of ``BidiAudioStreamEvent`` audio.
         resamples_input: Whether other input rates are resampled (else refused).
         image_mime_types: Image types accepted when ``"image"`` is an input modality.
+        non_blocking_tools: Whether the provider runs non-blocking tools itself (it
+            takes a tool spec's ``blocking``/``scheduling`` and results with
+            ``progress``); otherwise ``BidiAgent`` emulates them.
     """
 
     input_modalities: tuple[Modality, ...] = attrs.field(
@@ -112,6 +115,7 @@ class ModelCapabilities:
     image_mime_types: tuple[str, ...] = attrs.field(
         default=("image/jpeg", "image/png"), converter=_frozen_tuple
     )
+    non_blocking_tools: bool = False
 
     def __attrs_post_init__(self) -> None:
         # Plugins declare these; a wrong one would break `bidi models` or input checks later.

@@ -26,6 +26,7 @@ def simulated_capabilities(
         input_sample_rates=(input_rate,),
         output_sample_rate=output_rate,
         resamples_input=True,
+        non_blocking_tools=True,
     )
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "BidiOutputEvent",
     "BidiResponseCompleteEvent",
     "BidiResponseStartEvent",
+    "BidiServerToolEvent",
     "BidiTextInputEvent",
     "BidiToolCancelEvent",
     "BidiTranscriptStreamEvent",
@@ -479,6 +480,37 @@ class BidiAudioDroppedEvent(BidiEvent):
             need_str(self, "reason")
 
 
+@attrs.frozen(kw_only=True)
+class BidiServerToolEvent(BidiEvent):
+    """A tool the provider runs itself (OpenAI's server-side MCP tools), as it happens.
+
+    The agent does not run these calls; it passes the events on. ``phase`` is
+    ``"listed"`` (the server's tools were listed: ``tools``), ``"list_failed"``,
+    ``"call"`` (a call started: ``name``, ``arguments``), ``"result"`` (``output``) or
+    ``"failed"`` (``error``).
+
+    Attributes:
+        phase: What happened (see above).
+        server: The MCP server's label.
+        item_id: The provider's id of the list or call.
+        name: The tool called.
+        arguments: The call's arguments (a JSON string, as the provider gives them).
+        output: The call's output.
+        error: Why the list or the call failed.
+        tools: The tool names listed.
+    """
+
+    type: ClassVar[str] = "bidi_server_tool"
+    phase: Literal["listed", "list_failed", "call", "result", "failed"]
+    server: str
+    item_id: str = ""
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+    error: str | None = None
+    tools: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+
+
 BidiInputEvent: TypeAlias = BidiTextInputEvent | BidiAudioInputEvent | BidiImageInputEvent
 BidiOutputEvent: TypeAlias = (
     BidiConnectionStartEvent
@@ -494,6 +526,7 @@ BidiOutputEvent: TypeAlias = (
     | ToolUseStreamEvent
     | BidiToolCancelEvent
     | BidiAudioDroppedEvent
+    | BidiServerToolEvent
 )
 
 

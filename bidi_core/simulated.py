@@ -153,6 +153,14 @@ class SimulatedModel(BidiModelBase):
         """The brain of the current connection (for tests to inspect what arrived)."""
         return self._assistant
 
+    async def update_tools(self, tools: list[ToolSpec]) -> None:
+        """Replace the tools of the live connection (``BidiAgent`` calls this when an MCP
+        server's tool list changes; models without this method get the list at their
+        next connection)."""
+        if self._assistant is not None:
+            self._assistant.set_tools(tools)
+        await asyncio.sleep(0)
+
     def _new_connection_id(self) -> str:
         self._connections += 1
         return f"conn_{self._assistant_config.seed}_{self._connections}"

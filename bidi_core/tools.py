@@ -26,6 +26,11 @@ Sync tools run in a worker thread so they never block the event loop; async tool
 are awaited. :meth:`AgentTool.invoke` always returns a :data:`ToolResult`: an
 exception, a bad argument or a timeout becomes an ``"error"`` result whose text says
 what happened, so the conversation goes on.
+
+A slow tool can be **non-blocking** (``@tool(blocking=False, scheduling="when_idle")``):
+the model is told the call started and keeps talking, and the result reaches the
+conversation when it is ready. A parameter annotated :class:`ToolProgress` receives
+a reporter for progress updates (it is not part of the schema).
 """
 
 from __future__ import annotations
@@ -46,9 +51,10 @@ from typing import Any, Literal, ParamSpec, TypeVar, Union, overload
 
 from ._errors import ToolError
 from ._json import MAX_JSON_DEPTH, json_problem
-from .types import ToolResult, ToolResultContent, ToolSpec, ToolUse
+from ._nonblocking import SCHEDULINGS, ToolProgress
+from .types import Scheduling, ToolResult, ToolResultContent, ToolSpec, ToolUse
 
-__all__ = ["AgentTool", "tool", "tool_result_text", "to_agent_tool"]
+__all__ = ["AgentTool", "ToolProgress", "tool", "tool_result_text", "to_agent_tool"]
 
 logger = logging.getLogger("bidi_core.tools")
 
@@ -72,6 +78,9 @@ class AgentTool[**P, R]:
         name: The tool's name (``tool_spec["name"]``).
         timeout: Seconds a call may take before it becomes an error result, or
             None to use the agent's default.
+        blocking: False for a non-blocking tool (the model keeps talking meanwhile).
+        scheduling: When a non-blocking tool's result reaches the conversation
+            (``"when_idle"``, ``"interrupt"`` or ``"silent"``); None for blocking tools.
     """
 
     def __init__(
@@ -81,6 +90,8 @@ class AgentTool[**P, R]:
         name: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        blocking: bool = True,
+        scheduling: Scheduling | None = None,
     ) -> None:
         if not callable(typing.cast(object, func)):
             msg = f"@tool needs a function, got {func!r}."
@@ -100,17 +111,38 @@ class AgentTool[**P, R]:
         ):
             msg = f"A tool timeout must be a number of seconds > 0, or None (got {timeout!r})."
             raise ToolError(msg)
+        if scheduling is not None and scheduling not in SCHEDULINGS:
+            msg = (
+                f"Tool {tool_name!r}: scheduling must be one of {', '.join(SCHEDULINGS)}, "
+                f"got {scheduling!r}."
+            )
+            raise ToolError(msg)
+        if scheduling is not None and blocking:
+            msg = (
+                f"Tool {tool_name!r}: scheduling applies to non-blocking tools only; "
+                "pass blocking=False too."
+            )
+            raise ToolError(msg)
         self.func = func
         self.name = tool_name
         self.timeout = timeout
+        self.blocking = bool(blocking)
+        self.scheduling: Scheduling | None = None if blocking else scheduling or SCHEDULINGS[0]
         self._signature = inspect.signature(func)
         summary, arg_docs = _parse_docstring(inspect.getdoc(func) or "")
         self._hints = _type_hints(func)
+        #: Parameters that receive a ToolProgress reporter instead of a model argument.
+        self._progress_params = [
+            n for n, hint in self._hints.items() if _unwrap(hint) is ToolProgress
+        ]
         self.tool_spec: ToolSpec = {
             "name": tool_name,
             "description": str(description or summary or tool_name),
             "inputSchema": {"json": self._schema(arg_docs)},
         }
+        if not self.blocking:
+            self.tool_spec["blocking"] = False
+            self.tool_spec["scheduling"] = self.scheduling or SCHEDULINGS[0]
         self._is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
             getattr(func, "__call__", None)  # noqa: B004 - async callable objects
         )
@@ -129,6 +161,8 @@ class AgentTool[**P, R]:
         required: list[str] = []
         for param in self._signature.parameters.values():
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if param.name in self._progress_params:
                 continue
             hint = self._hints.get(param.name, Any)
             try:
@@ -164,7 +198,11 @@ class AgentTool[**P, R]:
             raise _BadArgumentsError(msg)
         params = self._signature.parameters
         accepts_extra = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        unknown = [k for k in tool_input if k not in params and not accepts_extra]
+        unknown = [
+            k
+            for k in tool_input
+            if (k not in params and not accepts_extra) or k in self._progress_params
+        ]
         if unknown:
             msg = f"unknown argument(s) {', '.join(map(repr, unknown))}; expected {list(params)}"
             raise _BadArgumentsError(msg)
@@ -174,6 +212,7 @@ class AgentTool[**P, R]:
             if p.default is p.empty
             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
             and p.name not in tool_input
+            and p.name not in self._progress_params
         ]
         if missing:
             msg = f"missing required argument(s) {', '.join(map(repr, missing))}"
@@ -189,13 +228,19 @@ class AgentTool[**P, R]:
         return args
 
     async def invoke(
-        self, tool_use: ToolUse, *, default_timeout: float | None = None
+        self,
+        tool_use: ToolUse,
+        *,
+        default_timeout: float | None = None,
+        progress: ToolProgress | None = None,
     ) -> ToolResult:
         """Run the tool for *tool_use* and return its result; never raises for tool failures.
 
         Args:
             tool_use: The model's request (``toolUseId``, ``name``, ``input``).
             default_timeout: Seconds allowed when the tool has no timeout of its own.
+            progress: The reporter given to a ``ToolProgress`` parameter (one that
+                does nothing by default).
 
         Returns:
             A ``"success"`` result with the return value (``str`` as text, other
@@ -209,6 +254,8 @@ class AgentTool[**P, R]:
             args = self._arguments(tool_use.get("input"))
         except _BadArgumentsError as exc:
             return error_result(tool_use_id, f"Tool {self.name!r} was called wrongly: {exc}.")
+        for param in self._progress_params:
+            args[param] = progress or ToolProgress()
         limit = self.timeout if self.timeout is not None else default_timeout
         try:
             async with asyncio.timeout(limit):
@@ -246,7 +293,12 @@ def tool[**P, R](func: Callable[P, R], /) -> AgentTool[P, R]: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    blocking: bool = True,
+    scheduling: Scheduling | None = None,
 ) -> Callable[[Callable[P, R]], AgentTool[P, R]]: ...
 
 
@@ -257,6 +309,8 @@ def tool[**P, R](
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    blocking: bool = True,
+    scheduling: Scheduling | None = None,
 ) -> AgentTool[P, R] | Callable[[Callable[P, R]], AgentTool[P, R]]:
     """Make *func* a tool; use bare (``@tool``) or with options (``@tool(timeout=5)``).
 
@@ -265,6 +319,12 @@ def tool[**P, R](
         name: The tool name (default: the function's name).
         description: What the tool does (default: the docstring's text before ``Args:``).
         timeout: Seconds a call may take (default: the agent's ``tool_timeout``).
+        blocking: False makes a non-blocking tool: the model is told the call started
+            and keeps talking; the result reaches the conversation when it is ready
+            (Gemini Live natively, other models through the agent; see the README).
+        scheduling: For a non-blocking tool, when its result reaches the conversation:
+            ``"when_idle"`` (default: once the model has finished speaking),
+            ``"interrupt"`` (at once) or ``"silent"`` (context only, no answer).
 
     Returns:
         An :class:`AgentTool`: callable like *func*, with ``.tool_spec``.
@@ -274,7 +334,14 @@ def tool[**P, R](
     """
 
     def wrap(f: Callable[P, R]) -> AgentTool[P, R]:
-        return AgentTool(f, name=name, description=description, timeout=timeout)
+        return AgentTool(
+            f,
+            name=name,
+            description=description,
+            timeout=timeout,
+            blocking=blocking,
+            scheduling=scheduling,
+        )
 
     if func is not None:
         return wrap(func)
@@ -443,6 +510,13 @@ def json_schema(hint: Any) -> dict[str, Any]:
         "list, dict, Optional, a TypedDict or a dataclass."
     )
     raise ToolError(msg)
+
+
+def _unwrap(hint: Any) -> Any:
+    """*hint* without ``Annotated`` (so ``Annotated[ToolProgress, ...]`` is found too)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        return typing.get_args(hint)[0]
+    return hint
 
 
 def _with_doc(schema: dict[str, Any], cls: type) -> dict[str, Any]:

@@ -12,6 +12,7 @@ __all__ = [
     "ContentBlock",
     "Message",
     "Messages",
+    "Scheduling",
     "ToolResult",
     "ToolResultContent",
     "ToolSpec",
@@ -19,12 +20,30 @@ __all__ = [
 ]
 
 
+#: When the result of a non-blocking tool reaches the conversation: ``"interrupt"`` (at
+#: once, cutting off what the model is saying), ``"when_idle"`` (once the model has
+#: finished speaking) or ``"silent"`` (added to the context without prompting an answer).
+Scheduling: TypeAlias = Literal["interrupt", "when_idle", "silent"]
+
+
 class _InputSchema(TypedDict):
     json: dict[str, Any]
 
 
-class ToolSpec(TypedDict):
-    """A tool the model may call: ``{"name", "description", "inputSchema": {"json": ...}}``."""
+class _ToolSpecExtensions(TypedDict, total=False):
+    # Optional keys live in a total=False base: with postponed annotations a
+    # NotRequired[...] string would count as required in __required_keys__.
+    blocking: bool
+    scheduling: Scheduling
+
+
+class ToolSpec(_ToolSpecExtensions):
+    """A tool the model may call: ``{"name", "description", "inputSchema": {"json": ...}}``.
+
+    Two optional keys are bidi extensions (absent for ordinary, blocking tools):
+    ``blocking: False`` declares a non-blocking tool (the model keeps talking while it
+    runs) and ``scheduling`` says when its result reaches the conversation.
+    """
 
     name: str
     description: str
@@ -46,8 +65,18 @@ class ToolResultContent(TypedDict, total=False):
     json: Any
 
 
-class ToolResult(TypedDict):
-    """The outcome of a tool call, sent back to the model."""
+class _ToolResultExtensions(TypedDict, total=False):
+    progress: bool
+    scheduling: Scheduling
+
+
+class ToolResult(_ToolResultExtensions):
+    """The outcome of a tool call, sent back to the model.
+
+    Two optional keys are bidi extensions for non-blocking tools: ``progress: True``
+    marks an update from a tool that is still running (more results follow), and
+    ``scheduling`` overrides the tool's scheduling for this one result.
+    """
 
     toolUseId: str
     status: Literal["success", "error"]

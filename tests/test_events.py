@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import typing
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pytest
@@ -53,6 +53,8 @@ def sample(cls: type[BidiEvent]) -> BidiEvent:
             kwargs[field.name] = values[hint]
         elif typing.get_origin(hint) is tuple:
             kwargs[field.name] = ("a",)
+        elif typing.get_origin(hint) is Literal:
+            kwargs[field.name] = typing.get_args(hint)[0]
         elif hint is events.ToolUse:
             kwargs[field.name] = {"toolUseId": "t1", "name": "n", "input": {}}
         elif hint is events.ToolResult:

@@ -40,6 +40,7 @@ SAMPLES: list[ev.BidiEvent] = [
     ev.BidiInterruptionEvent(reason="user_speech", response_id="r1"),
     ev.BidiResponseCompleteEvent(response_id="r1", stop_reason="complete"),
     ev.BidiResponseStartEvent(response_id="r1"),
+    ev.BidiServerToolEvent(phase="call", server="s", name="f", arguments='{"a": 1}'),
     ev.BidiTextInputEvent(text="hi"),
     ev.BidiToolCancelEvent(tool_use_ids=("t1", "t2")),
     ev.BidiTranscriptStreamEvent(role="assistant", text="hi", is_final=True, item_id="i1"),

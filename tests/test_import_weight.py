@@ -28,6 +28,9 @@ HEAVY = (
     "numpy",
     "pytest",
     "hypothesis",
+    "mcp",
+    "mcp_types",
+    "opentelemetry",
 )
 
 PROBE = """
@@ -126,3 +129,43 @@ def test_the_probe_detects_a_heavy_import(tmp_path: Path) -> None:
     data = probe(tmp_path, extra_path=site)
     assert "heavy" in data["models"]
     assert "numpy" in heavy_modules(data["modules"])
+
+
+AGENT_PROBE = """
+import asyncio, json, sys
+import bidi_core
+from bidi_core import BidiAgent
+
+async def main():
+    agent = BidiAgent("simulated")
+    async with agent:
+        await agent.send("hello")
+        async for event in agent.receive():
+            if event.type == "bidi_response_complete":
+                break
+    print(json.dumps({
+        "modules": sorted(sys.modules),
+        "observers": len(agent._observers.items),
+    }))
+
+asyncio.run(main())
+"""
+
+
+def test_an_agent_without_telemetry_recording_or_mcp_loads_none_of_them(tmp_path: Path) -> None:
+    """Telemetry, recording and MCP cost nothing when off: not even their modules load."""
+    env = {k: v for k, v in os.environ.items() if k != "BIDI_OTEL"}
+    result = subprocess.run(
+        [sys.executable, "-c", AGENT_PROBE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["observers"] == 0
+    loaded = set(data["modules"])
+    assert not {"bidi_core.telemetry", "bidi_core.recording", "bidi_core.mcp"} & loaded
+    assert heavy_modules(data["modules"]) == []

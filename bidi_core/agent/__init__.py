@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from ._agent import AgentEvent, AgentState, AgentStats, BidiAgent
 from ._history import History
+from ._observer import AgentObserver, SessionInfo
 from ._queue import OutputQueue
+from ._toolset import CallableTool, ToolProvider
 
-__all__ = ["AgentEvent", "AgentState", "AgentStats", "BidiAgent", "History", "OutputQueue"]
+__all__ = [
+    "AgentEvent",
+    "AgentObserver",
+    "AgentState",
+    "AgentStats",
+    "BidiAgent",
+    "CallableTool",
+    "History",
+    "OutputQueue",
+    "SessionInfo",
+    "ToolProvider",
+]

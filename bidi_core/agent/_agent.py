@@ -7,8 +7,10 @@ import collections
 import contextlib
 import enum
 import logging
+import os
 import time
 import typing
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Self
 
@@ -21,11 +23,11 @@ from .._errors import (
     BidiModelStateError,
     BidiModelTimeoutError,
     ConfigError,
-    ToolError,
 )
 from .._input import check_input
 from .._protocol import BidiModel, ModelCapabilities, SupportsTruncation
 from ..events import (
+    BidiAudioDroppedEvent,
     BidiAudioInputEvent,
     BidiAudioStreamEvent,
     BidiConnectionCloseEvent,
@@ -46,11 +48,14 @@ from ..events import (
     ToolUseStreamEvent,
 )
 from ..io._protocol import BidiInput, BidiOutput
-from ..tools import AgentTool, error_result, to_agent_tool, tool_result_text
+from ..tools import error_result
 from ..types import Messages, ToolResult, ToolSpec, ToolUse
+from ._background import Background, late_text
 from ._checks import RestartPacer, check_agent_args, json_safe, result_event
 from ._history import History
+from ._observer import AgentObserver, Observers, SessionInfo
 from ._queue import OutputQueue
+from ._toolset import CallableTool, ToolProvider, Toolset
 
 __all__ = ["AgentEvent", "AgentState", "AgentStats", "BidiAgent"]
 
@@ -118,6 +123,8 @@ class _ToolCall:
     task: asyncio.Task[None] | None = None
     invoke: asyncio.Task[ToolResult] | None = None
     cancel_reason: str | None = None
+    #: A non-blocking call answered at once; its result follows as text.
+    answered: bool = False
 
 
 class BidiAgent:
@@ -164,14 +171,22 @@ class BidiAgent:
     Args:
         model: A :class:`~bidi_core.BidiModel`, or a registry name for
             :func:`~bidi_core.get_model` (then ``**model_config`` goes to it).
-        tools: Functions (``@tool``-decorated or plain, typed) the model may call.
+        tools: Functions (``@tool``-decorated or plain, typed) the model may call, and
+            tool providers such as :class:`~bidi_core.mcp.MCPTools` (started and
+            closed with the conversation).
         system_prompt: Instructions for the model.
         messages: History to start from.
         tool_timeout: Default seconds a tool call may take (None: no limit).
         max_queued_audio_ms: Audio held for a slow consumer before dropping.
         restart_attempts: Connection attempts per restart.
         restart_timeout: Seconds each restart attempt may take.
-        cancel_tools_on_interruption: Cancel running tool calls on barge-in.
+        cancel_tools_on_interruption: Cancel running (blocking) tool calls on barge-in.
+        record_to: A directory: record every conversation there (a stereo WAV and a
+            JSONL event log, see :mod:`bidi_core.recording`).
+        telemetry: True for OpenTelemetry spans and metrics (the global providers),
+            a :class:`~bidi_core.telemetry.Telemetry` for chosen providers, False
+            for none; None (default) follows the ``BIDI_OTEL`` environment variable.
+        observers: Further :class:`~bidi_core.agent.AgentObserver` objects.
         **model_config: ``model_id``, ``provider_config``, ``client_config``... when
             ``model`` is a name.
 
@@ -184,7 +199,7 @@ class BidiAgent:
         self,
         model: BidiModel | str = "simulated",
         *,
-        tools: Iterable[Callable[..., Any]] = (),
+        tools: Iterable[Callable[..., Any] | ToolProvider | CallableTool] = (),
         system_prompt: str | None = None,
         messages: Messages | None = None,
         tool_timeout: float | None = 60.0,
@@ -192,6 +207,9 @@ class BidiAgent:
         restart_attempts: int = 3,
         restart_timeout: float = 30.0,
         cancel_tools_on_interruption: bool = True,
+        record_to: str | os.PathLike[str] | None = None,
+        telemetry: bool | AgentObserver | None = None,
+        observers: Iterable[AgentObserver] = (),
         **model_config: Any,
     ) -> None:
         if isinstance(model, str):
@@ -224,13 +242,10 @@ class BidiAgent:
         self.restart_attempts = restart_attempts
         self.restart_timeout = restart_timeout
         self.cancel_tools_on_interruption = cancel_tools_on_interruption
-        self._tools: dict[str, AgentTool[..., Any]] = {}
-        for obj in tools:
-            agent_tool = to_agent_tool(obj)
-            if agent_tool.name in self._tools:
-                msg = f"Two tools are named {agent_tool.name!r}; tool names must be unique."
-                raise ToolError(msg)
-            self._tools[agent_tool.name] = agent_tool
+        self._toolset = Toolset(tools, on_change=self._tools_changed)
+        self._observers = Observers(_observers(record_to, telemetry, observers))
+        self._observing = bool(self._observers.items)
+        self._background = Background(self)
         self._history = History(copy_config(messages or []))
         self.stats = AgentStats()
         self._state = AgentState.IDLE
@@ -241,7 +256,9 @@ class BidiAgent:
         self._restarting = False
         self._generation = 0
         self._calls: dict[str, _ToolCall] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        #: Calls whose final result is not sent yet: id -> (connection generation, use).
+        self._issued: dict[str, tuple[int, ToolUse]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._outputs: list[BidiOutput] = []
         self._receiver: asyncio.Task[Any] | None = None
         self._connection_id = ""
@@ -274,7 +291,11 @@ class BidiAgent:
     @property
     def tool_specs(self) -> list[ToolSpec]:
         """The specs of the agent's tools, as sent to the model."""
-        return [t.tool_spec for t in self._tools.values()]
+        return self._toolset.specs
+
+    @property
+    def _tools(self) -> dict[str, Any]:
+        return self._toolset.tools
 
     @property
     def capabilities(self) -> ModelCapabilities:
@@ -303,12 +324,19 @@ class BidiAgent:
         self._unanswered.clear()
         self._resends.clear()
         try:
-            await self.model.start(
-                system_prompt=self.system_prompt, tools=self.tool_specs, messages=self.messages
-            )
+            await self._toolset.start()
+            try:
+                await self.model.start(
+                    system_prompt=self.system_prompt, tools=self.tool_specs, messages=self.messages
+                )
+            except BaseException:
+                await self._toolset.close()
+                raise
         except BaseException:
             self._state = AgentState.IDLE
             raise
+        if self._observers:
+            self._observers.call("on_start", self._session_info())
         self._generation += 1
         self._last_activity = time.monotonic()
         self._pacer.connected()
@@ -325,9 +353,10 @@ class BidiAgent:
                 await cancel_and_wait(call.task)
                 await cancel_and_wait(call.invoke)
             self._calls.clear()
-            for task in list(self._background):
+            self._issued.clear()
+            for task in list(self._tasks):
                 await cancel_and_wait(task)
-            self._background.clear()
+            self._tasks.clear()
             await cancel_and_wait(self._pump_task)
             self._pump_task = None
         finally:
@@ -336,11 +365,14 @@ class BidiAgent:
             finally:
                 self.stats.lost_inputs += len(self._pending)
                 self._pending.clear()
-                self._queue.put(
+                self._emit(
                     BidiConnectionCloseEvent(connection_id=self._connection_id, reason="stopped")
                 )
+                if self._observers:
+                    self._observers.call("on_stop", time.monotonic())
                 self._queue.end()
                 self._state = AgentState.IDLE
+                await self._toolset.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -375,6 +407,8 @@ class BidiAgent:
         await self._send_event(checked)
 
     async def _send_event(self, event: BidiInputEvent | ToolResultEvent) -> None:
+        if self._observers:
+            self._observers.call("on_input", event, time.monotonic())
         async with self._send_lock:
             if self._restarting or self._pending:
                 self._pending.append(event)
@@ -387,17 +421,17 @@ class BidiAgent:
 
     async def _send_now(self, event: BidiInputEvent | ToolResultEvent) -> None:
         wire: BidiInputEvent | ToolResultEvent = event
+        sent_final: str | None = None
         if isinstance(event, ToolResultEvent):
             result = event.tool_result
-            call = self._calls.get(result["toolUseId"])
-            if call is not None and call.generation != self._generation:
+            # Looked up in _issued, not _calls: a result buffered during a restart is
+            # flushed after its call has ended.
+            issued = self._issued.get(result["toolUseId"])
+            if issued is not None and issued[0] != self._generation:
                 # The connection that issued the call is gone: tell the new one in words.
-                wire = BidiTextInputEvent(
-                    text=(
-                        f"(The earlier call of {call.tool_use['name']} [{result['toolUseId']}] "
-                        f"finished with {result['status']}: {tool_result_text(result)})"
-                    )
-                )
+                wire = BidiTextInputEvent(text=late_text(issued[1], result))
+            if issued is not None and not result.get("progress"):
+                sent_final = result["toolUseId"]
         if isinstance(wire, BidiAudioInputEvent | BidiImageInputEvent):
             await self.model.send(wire)
             return
@@ -406,7 +440,7 @@ class BidiAgent:
         # history is replayed, and must not be in that history twice.
         checkpoint = self._history.checkpoint()
         unanswered = len(self._unanswered)
-        if isinstance(event, ToolResultEvent):
+        if isinstance(event, ToolResultEvent) and not event.tool_result.get("progress"):
             self._history.tool_result(event.tool_result)
         elif isinstance(event, BidiTextInputEvent):
             self._history.user_text_sent(event.text)
@@ -419,6 +453,8 @@ class BidiAgent:
             self._history.restore(checkpoint)
             del self._unanswered[unanswered:]
             raise
+        if sent_final is not None:
+            self._issued.pop(sent_final, None)
 
     def _mark_turn_end(self) -> None:
         self._turn_end = time.monotonic()
@@ -459,6 +495,8 @@ class BidiAgent:
                     if done is not None and done():
                         return
                     continue
+                if isinstance(event, BidiAudioDroppedEvent) and self._observers:
+                    self._observers.event(event)
                 if isinstance(event, BidiAudioStreamEvent) and event.response_id:
                     rid = event.response_id
                     self._delivered_ms[rid] = self._delivered_ms.get(rid, 0.0) + (
@@ -523,7 +561,7 @@ class BidiAgent:
             self.stats.input_tokens += event.input_tokens
             self.stats.output_tokens += event.output_tokens
             self.stats.total_tokens += event.total_tokens
-        self._queue.put(event)
+        self._emit(event)
         if self._queue.total_dropped_chunks != self.stats.dropped_audio_chunks:
             self.stats.dropped_audio_chunks = self._queue.total_dropped_chunks
 
@@ -559,6 +597,7 @@ class BidiAgent:
             )
 
     def _on_interruption(self, event: BidiInterruptionEvent) -> None:
+        began = time.monotonic()
         self.stats.interruptions += 1
         rid = event.response_id or self._current_response
         if rid is not None:
@@ -575,13 +614,17 @@ class BidiAgent:
                     value = None
                 if value is not None:
                     played = value if played is None else max(played, value)
+        if self._observers:
+            now = time.monotonic()
+            self._observers.call("on_interruption", rid, now - began, now)
         if rid is not None:
             if played is None:
                 played = self._delivered_ms.get(rid, 0.0)
             self._truncate(rid, played)
         if self.cancel_tools_on_interruption:
-            for tool_use_id in list(self._calls):
-                self._cancel_call(tool_use_id, "the user interrupted")
+            for tool_use_id, call in list(self._calls.items()):
+                if self._background.blocking(call.tool_use):  # background work goes on
+                    self._cancel_call(tool_use_id, "the user interrupted")
 
     def _truncate(self, response_id: str, played_ms: float) -> None:
         model = self.model
@@ -593,7 +636,7 @@ class BidiAgent:
                 await model.truncate(response_id, int(played_ms))
             except Exception as exc:
                 logger.warning("Truncating response %s failed: %r", response_id, exc)
-                self._queue.put(
+                self._emit(
                     BidiErrorEvent(
                         message=f"Could not truncate the interrupted response: {exc}",
                         code="truncate_failed",
@@ -617,19 +660,59 @@ class BidiAgent:
 
     def _spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
+
+    def _emit(self, event: AgentEvent) -> None:
+        """Queue *event* for the consumer and show it to the observers."""
+        self._queue.put(event)
+        if self._observing:
+            self._observers.event(event)
+
+    def _session_info(self) -> SessionInfo:
+        config = getattr(self.model, "config", None)
+        model_id = getattr(self.model, "model_id", None) or (
+            config.get("model_id") if isinstance(config, dict) else None
+        )
+        return SessionInfo(
+            session_id=uuid.uuid4().hex[:12],
+            provider=str(getattr(self.model, "provider", type(self.model).__name__)),
+            model_id=str(model_id) if model_id else None,
+            output_sample_rate=self.capabilities.output_sample_rate,
+            started_at=time.time(),
+            t0=time.monotonic(),
+            stats=self.stats,
+            report=self._emit,
+        )
+
+    def _tools_changed(self) -> None:
+        """A tool provider's list changed: tell a model that can take it mid-session."""
+        update = getattr(self.model, "update_tools", None)
+        if update is None or self._state is not AgentState.RUNNING:
+            return  # the next connection gets the new list
+
+        async def push() -> None:
+            try:
+                await update(self.tool_specs)
+            except Exception as exc:
+                logger.warning("Updating the model's tools failed: %r", exc)
+
+        self._spawn(push(), name="bidi-agent-update-tools")
 
     def _on_tool_use(self, tool_use: ToolUse) -> None:
         self.stats.tool_calls += 1
         self._history.tool_use(tool_use)
         call = _ToolCall(tool_use=dict(tool_use), generation=self._generation)  # type: ignore[arg-type]
         self._calls[tool_use["toolUseId"]] = call
+        self._issued[tool_use["toolUseId"]] = (self._generation, call.tool_use)
         name = tool_use.get("name", "?")
+        if self._observers:
+            self._observers.call("on_tool_start", tool_use, time.monotonic())
+        self._background.begin(call)
         # The call runs in its own task so that cancelling it (tool cancel, barge-in)
         # is told apart from cancelling its runner (agent stop).
-        call.invoke = asyncio.create_task(self._invoke_tool(tool_use), name=f"bidi-tool-{name}")
+        call.invoke = asyncio.create_task(self._invoke_tool(call), name=f"bidi-tool-{name}")
         call.task = asyncio.create_task(self._run_tool(call), name=f"bidi-tool-runner-{name}")
 
     def _cancel_call(self, tool_use_id: str, reason: str) -> None:
@@ -639,7 +722,8 @@ class BidiAgent:
         call.cancel_reason = reason
         call.invoke.cancel()
 
-    async def _invoke_tool(self, tool_use: ToolUse) -> ToolResult:
+    async def _invoke_tool(self, call: _ToolCall) -> ToolResult:
+        tool_use = call.tool_use
         name = str(tool_use.get("name", ""))
         agent_tool = self._tools.get(name)
         if agent_tool is None:
@@ -647,7 +731,11 @@ class BidiAgent:
             return error_result(
                 tool_use["toolUseId"], f"Unknown tool {name!r}; the available tools are: {known}."
             )
-        return await agent_tool.invoke(tool_use, default_timeout=self.tool_timeout)
+        return await agent_tool.invoke(  # type: ignore[no-any-return]
+            tool_use,
+            default_timeout=self.tool_timeout,
+            progress=self._background.progress(call),
+        )
 
     async def _run_tool(self, call: _ToolCall) -> None:
         tool_use = call.tool_use
@@ -667,10 +755,12 @@ class BidiAgent:
             logger.warning("Tool %r failed outside its own error handling: %r", name, exc)
             result = error_result(tool_use_id, f"Tool {name!r} failed: {type(exc).__name__}.")
         event = result_event(tool_use_id, name, result)
+        if self._observers:
+            self._observers.call("on_tool_end", tool_use, event.tool_result, time.monotonic())
         try:
             self._mark_turn_end()
-            self._queue.put(event)
-            await self._send_event(event)
+            self._emit(event)
+            await self._background.deliver(call, event.tool_result)
         except Exception as exc:
             logger.warning("Sending the result of tool %r failed: %r", name, exc)
         finally:
@@ -687,13 +777,14 @@ class BidiAgent:
         self._flush_partial_assistant(interrupted=self._current_response is not None)
         self._current_response = None
         restart_config = dict(err.restart_config)
-        self._queue.put(
+        self._emit(
             BidiConnectionRestartEvent(
                 reason="timeout", message=str(err), restart_config=json_safe(restart_config)
             )
         )
         await self.model.stop()
         await self._pacer.wait()
+        await self._toolset.ensure_running()
         last_error: BaseException | None = None
         for attempt in range(self.restart_attempts):
             # A stale resumption handle must not end the talk: later attempts replay history.
@@ -853,3 +944,26 @@ class BidiAgent:
         return (
             f"<BidiAgent model={self.model!r} state={self._state.value} tools={list(self._tools)}>"
         )
+
+
+def _observers(
+    record_to: str | os.PathLike[str] | None,
+    telemetry: bool | AgentObserver | None,
+    extra: Iterable[AgentObserver],
+) -> list[AgentObserver]:
+    """The agent's observers; recording and telemetry modules load only when asked for."""
+    items: list[AgentObserver] = []
+    if record_to is not None:
+        from ..recording import Recorder  # noqa: PLC0415 - loaded on use
+
+        items.append(Recorder(record_to))
+    if telemetry is None:
+        telemetry = os.environ.get("BIDI_OTEL", "").strip().lower() in ("1", "true", "yes", "on")
+    if telemetry is True:
+        from ..telemetry import Telemetry  # noqa: PLC0415 - optional extra, loaded on use
+
+        items.append(Telemetry())
+    elif isinstance(telemetry, AgentObserver):
+        items.append(telemetry)
+    items.extend(extra)
+    return items

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ._errors import run_command
+from ._features import add_feature_options
 
 __all__ = ["build_parser", "main"]
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="after the input ends, wait this long for the model to finish (default 1.5)",
     )
+    add_feature_options(chat)
 
     demo = sub.add_parser(
         "demo", help="a scripted conversation with the simulated model (tool call, barge-in)"

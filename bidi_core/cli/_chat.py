@@ -18,6 +18,7 @@ from .._errors import ConfigError, MissingDependencyError, ToolError
 from .._registry import Registry, default_registry
 from ..agent import AgentStats, BidiAgent
 from ..io._protocol import BidiInput, BidiOutput
+from ._features import agent_features, setup_otel, shutdown_otel
 from ._models import credentials_found
 
 __all__ = [
@@ -193,7 +194,13 @@ async def chat(
     if note:
         out.write(note + "\n")
     kwargs = parse_settings(args.settings)
-    tools = [load_tool(spec) for spec in args.tools]
+    tools: list[Any] = [load_tool(spec) for spec in args.tools]
+    extra_tools, features = agent_features(
+        getattr(args, "mcp", []), getattr(args, "record", None), getattr(args, "otel", False)
+    )
+    tools += extra_tools
+    if features.get("telemetry"):
+        out.write(setup_otel() + "\n")
     async with contextlib.AsyncExitStack() as stack:
         if args.fake:
             info = registry.model_info(name)
@@ -213,7 +220,9 @@ async def chat(
             kwargs = deep_merge(fake.model_kwargs, kwargs)
             out.write(f"Talking to the {name} fake server (offline).\n")
         model = registry.get_model(name, **kwargs)
-        agent = BidiAgent(model, tools=tools, system_prompt=args.system)
+        agent = BidiAgent(model, tools=tools, system_prompt=args.system, **features)
+        if extra_tools:
+            out.write("Starting the MCP server(s)...\n")
         inputs: list[BidiInput] = []
         outputs: list[BidiOutput] = [TextOutput(stream=out)]
         if args.wav_in:
@@ -242,6 +251,10 @@ async def chat(
             outputs.append(SpeakerOutput())
         stats = await agent.run(inputs=inputs, outputs=outputs, settle_s=args.settle)
     print_summary(stats, out)
+    if features.get("telemetry"):
+        shutdown_otel()
+    if features.get("record_to"):
+        out.write(f"recorded into {features['record_to']}\n")
     return stats
 
 

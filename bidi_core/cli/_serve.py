@@ -98,6 +98,9 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="close a session whose client sent nothing for this long (120)",
     )
+    from ._features import add_feature_options  # noqa: PLC0415
+
+    add_feature_options(serve, serve=True)
     return serve  # type: ignore[no-any-return]
 
 
@@ -126,6 +129,9 @@ def serve_config(args: argparse.Namespace, *, environ: dict[str, str] | None = N
         max_sessions=args.max_sessions,
         max_message_bytes=args.max_message_bytes,
         idle_timeout_s=args.idle_timeout,
+        mcp=tuple(getattr(args, "mcp", [])),
+        record_to=getattr(args, "record", None),
+        otel=bool(getattr(args, "otel", False)),
     )
 
 
@@ -145,7 +151,9 @@ def banner(config: Any, out: TextIO) -> None:
         f"  sessions: ws://{host}:{config.port}/v1/session  (the 'remote' model's url)\n"
         f"  limits: {config.max_sessions} sessions per worker x {config.workers} worker(s), "
         f"{config.max_message_bytes} bytes per message, {config.idle_timeout_s:g} s idle\n"
-        "  phone: put the server behind TLS on a public host, then answer Twilio calls with:\n"
+        + (f"  mcp servers: {len(config.mcp)}\n" if config.mcp else "")
+        + (f"  recording each session into {config.record_to}\n" if config.record_to else "")
+        + "  phone: put the server behind TLS on a public host, then answer Twilio calls with:\n"
     )
     snippet = twiml(
         "wss://YOUR-PUBLIC-HOST/v1/twilio",
@@ -162,6 +170,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
         app = create_app(config)  # fails now on a bad model, setting or tool
         banner(config, sys.stdout)
+        if config.otel:
+            from ._features import setup_otel  # noqa: PLC0415
+
+            sys.stdout.write(f"  {setup_otel()}\n")
         sys.stdout.flush()
         run(config, app)
     except KeyboardInterrupt:

@@ -75,8 +75,15 @@ class _State:
     static: dict[str, bytes]
 
     def new_agent(self) -> BidiAgent:
+        from ..cli._features import agent_features  # noqa: PLC0415
+
+        config = self.config
+        extra, features = agent_features(config.mcp, config.record_to, config.otel)
         return BidiAgent(
-            self.make_model(), tools=self.tools, system_prompt=self.config.system_prompt
+            self.make_model(),
+            tools=[*self.tools, *extra],
+            system_prompt=config.system_prompt,
+            **features,
         )
 
 

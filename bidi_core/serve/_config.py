@@ -110,6 +110,10 @@ class ServeConfig:
         idle_timeout_s: A session the client sent nothing to for this long is closed.
         audio_burst_ms: Audio a client may send ahead of real time (network jitter);
             beyond it, audio faster than real time is refused with an error event.
+        mcp: MCP servers (URLs or commands) whose tools every session may call; a
+            stdio server runs once per session.
+        record_to: Record every session into this directory (WAV + JSONL).
+        otel: OpenTelemetry spans and metrics for every session.
     """
 
     model: str = "simulated"
@@ -125,6 +129,9 @@ class ServeConfig:
     max_message_bytes: int = 2**20
     idle_timeout_s: float = 120.0
     audio_burst_ms: float = 2000.0
+    mcp: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    record_to: str | None = None
+    otel: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -202,6 +209,9 @@ class ServeConfig:
             "max_message_bytes": self.max_message_bytes,
             "idle_timeout_s": self.idle_timeout_s,
             "audio_burst_ms": self.audio_burst_ms,
+            "mcp": list(self.mcp),
+            "record_to": self.record_to,
+            "otel": self.otel,
         }
         env = {CONFIG_ENV: json.dumps(data)}
         if self.token is not None:

@@ -11,6 +11,10 @@
   handshake) any plugin runs against its fake, each with a defined outcome and a
   leak check (importing it does not import pytest).
 * :class:`FakeServer` / :func:`load_fake`: the contract of each plugin's fake server.
+* :mod:`bidi_core.testing.scenarios`: agent-level scenarios every plugin runs against its
+  fake (a non-blocking tool; an MCP tool with recording and telemetry).
+* :mod:`bidi_core.testing.mcp_server`: a real MCP server (``python -m
+  bidi_core.testing.mcp_server``; needs ``bidi-core[mcp]``).
 * :func:`free_port`, :func:`loopback_tls` (``bidi-core[testing]``): for fake servers;
   :func:`resolve_to_loopback` maps a provider's real host name to a fake (default-path tests).
 """

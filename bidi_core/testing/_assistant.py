@@ -14,6 +14,19 @@ The script (what the assistant does):
   ``stop_reason="tool_use"``; once every result is in, it answers
   ``"<name> returned <result text>."``. Adding ``[then cancel]`` makes it
   withdraw the calls at once (:class:`ToolCancel`).
+* A tool whose spec says ``"blocking": False`` (a non-blocking tool) does not hold
+  the answer back: after the call the assistant says ``"I started <name>; I will
+  tell you when it is done."`` and takes other turns meanwhile. Its result is
+  answered according to its ``scheduling`` (the tool spec's, or the result's own):
+  ``"interrupt"`` cuts off the current answer and answers at once, ``"when_idle"``
+  answers after the current answer, ``"silent"`` only records it
+  (:attr:`ScriptedAssistant.silent_results`). A result with ``"progress": True`` is
+  an update (``"<name> reports: <text>."``) and the call stays open.
+* A user text made by the agent for a result that arrives late (``"(The earlier
+  call of <name> [<id>] finished with ...: <text>)"``, see
+  :func:`bidi_core._nonblocking.late_result_text`) is answered like a tool result
+  (``"<name> returned <text>."``; an update as ``"<name> reports: <text>."``; no
+  answer when it says no reply is needed), never as a new request.
 * Text containing ``story`` gets a long answer, paced so it can be interrupted.
 * Text containing ``recall`` gets ``"Earlier you said: <previous user text>."``,
   using history passed to ``start()`` (or a resumed snapshot).
@@ -41,14 +54,33 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import attrs
 
-from .._config import check_keys, check_number, check_sample_rate
-from .._errors import ConfigError
+from .._nonblocking import LateResult, parse_late_result
 from ..audio import rms
 from ..types import Messages, ToolResult, ToolSpec
+from ._actions import (
+    _FAULT_KINDS,
+    Action,
+    AssistantConfig,
+    AudioChunk,
+    Fault,
+    FaultKind,
+    Interrupted,
+    ResponseComplete,
+    ResponseStart,
+    SessionHandle,
+    ToolCall,
+    ToolCancel,
+    TranscriptDelta,
+    TranscriptFinal,
+    Usage,
+    UserSpeechStarted,
+    UserSpeechStopped,
+    UserTranscript,
+)
 from .speech import speak, transcribe
 
 __all__ = [
@@ -56,6 +88,7 @@ __all__ = [
     "AssistantConfig",
     "AudioChunk",
     "Fault",
+    "FaultKind",
     "Interrupted",
     "ResponseComplete",
     "ResponseStart",
@@ -72,7 +105,6 @@ __all__ = [
     "without_faults",
 ]
 
-FaultKind: TypeAlias = Literal["error", "disconnect", "malformed", "time_limit"]
 _FAULT_RE = re.compile(r"\[fault:(error|disconnect|malformed|time_limit)\]")
 _SENTENCE_END = (".", "!", "?", "\u2026")
 
@@ -92,230 +124,6 @@ _JSON_RE = re.compile(r"\{.*\}", re.DOTALL)
 _STORY = (
     "once upon a time a small robot learned to listen before it spoke, "
     "and it listened for a very long time. "
-)
-
-
-_FAULT_KINDS = ("error", "disconnect", "malformed", "time_limit")
-
-
-def _number(low: float, *, above: bool = False, optional: bool = False) -> Any:
-    """An attrs validator: a finite number >= *low* (> *low* if *above*), or None if *optional*."""
-
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        bounds: dict[str, Any] = {"above": low} if above else {"minimum": low}
-        check_number(value, where=repr(attribute.name), optional=optional, **bounds)
-
-    return check
-
-
-def _sample_rate(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    check_sample_rate(value, where=repr(attribute.name))
-
-
-def _fault_kind(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value not in _FAULT_KINDS:
-        msg = f"{attribute.name!r} must be one of {', '.join(_FAULT_KINDS)} (got {value!r})."
-        raise ValueError(msg)
-
-
-@attrs.frozen(kw_only=True)
-class AssistantConfig:
-    """Behaviour knobs of :class:`ScriptedAssistant` (all keyword-only).
-
-    Attributes:
-        seed: Makes ids deterministic.
-        output_sample_rate: PCM rate of spoken answers.
-        chunk_ms: Duration of each :class:`AudioChunk`.
-        pace: Seconds waited per second of answer audio (0 = as fast as possible,
-            1.0 = real time). Long answers (``story``) are paced at least ``story_pace``.
-        story_pace: Minimum pace of long answers, so tests can interrupt them.
-        story_seconds: Length of a long answer.
-        speech_threshold: RMS level above which input audio counts as speech.
-        silence_ms: Quiet audio after speech that ends an utterance.
-        time_limit_s: Emit a ``time_limit`` :class:`Fault` this long after start.
-        fault_after_turns: Inject ``fault`` after this many answered turns.
-        fault: The fault kind for ``fault_after_turns``.
-        action_delay_s: Seconds waited before every action (on top of ``pace``), to
-            emulate a slow server whose frames trickle in.
-    """
-
-    seed: int = 0
-    output_sample_rate: int = attrs.field(default=24000, validator=_sample_rate)
-    chunk_ms: int = attrs.field(default=20, validator=_number(0, above=True))
-    pace: float = attrs.field(default=0.0, validator=_number(0))
-    story_pace: float = attrs.field(default=0.25, validator=_number(0))
-    story_seconds: float = attrs.field(default=30.0, validator=_number(0, above=True))
-    speech_threshold: float = attrs.field(default=500.0, validator=_number(0))
-    silence_ms: int = attrs.field(default=300, validator=_number(0))
-    time_limit_s: float | None = attrs.field(
-        default=None, validator=_number(0, above=True, optional=True)
-    )
-    fault_after_turns: int | None = attrs.field(default=None, validator=_number(1, optional=True))
-    fault: FaultKind = attrs.field(default="error", validator=_fault_kind)
-    action_delay_s: float = attrs.field(default=0.0, validator=_number(0))
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any], *, where: str) -> AssistantConfig:
-        """Build a config from a plain dict, rejecting unknown keys and bad values.
-
-        Raises:
-            ConfigError: A key is unknown or a value is out of range.
-        """
-        check_keys(options, [f.name for f in attrs.fields(cls)], where=where)
-        try:
-            return cls(**options)
-        except (TypeError, ValueError) as exc:
-            msg = f"Invalid value in {where}: {exc}"
-            raise ConfigError(msg) from exc
-
-
-# ------------------------------------------------------------------- actions
-
-
-@attrs.frozen(kw_only=True)
-class ResponseStart:
-    """The assistant starts a response."""
-
-    response_id: str
-
-
-@attrs.frozen(kw_only=True)
-class TranscriptDelta:
-    """Part of the assistant's answer text."""
-
-    response_id: str
-    item_id: str
-    text: str
-
-
-@attrs.frozen(kw_only=True)
-class TranscriptFinal:
-    """The assistant's whole answer text."""
-
-    response_id: str
-    item_id: str
-    text: str
-
-
-@attrs.frozen(kw_only=True)
-class AudioChunk:
-    """A chunk of the assistant's spoken answer (PCM16 mono)."""
-
-    response_id: str
-    item_id: str
-    pcm: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
-    sample_rate: int
-
-
-@attrs.frozen(kw_only=True)
-class ToolCall:
-    """The assistant calls a tool."""
-
-    response_id: str
-    tool_use_id: str
-    name: str
-    input: dict[str, Any]
-
-
-@attrs.frozen(kw_only=True)
-class ToolCancel:
-    """The assistant withdraws pending tool calls."""
-
-    tool_use_ids: tuple[str, ...]
-
-
-@attrs.frozen(kw_only=True)
-class ResponseComplete:
-    """The response ended (``complete``, ``interrupted`` or ``tool_use``)."""
-
-    response_id: str
-    stop_reason: Literal["complete", "interrupted", "tool_use", "error"]
-
-
-@attrs.frozen(kw_only=True)
-class Usage:
-    """Token usage of one response (incremental)."""
-
-    response_id: str
-    input_text_tokens: int
-    input_audio_tokens: int
-    output_text_tokens: int
-    output_audio_tokens: int
-    cached_tokens: int = 0
-
-    @property
-    def input_tokens(self) -> int:
-        """All input tokens."""
-        return self.input_text_tokens + self.input_audio_tokens
-
-    @property
-    def output_tokens(self) -> int:
-        """All output tokens."""
-        return self.output_text_tokens + self.output_audio_tokens
-
-
-@attrs.frozen(kw_only=True)
-class UserSpeechStarted:
-    """Speech was detected in the input audio."""
-
-    item_id: str
-    audio_start_ms: int
-
-
-@attrs.frozen(kw_only=True)
-class UserSpeechStopped:
-    """The user's utterance ended."""
-
-    item_id: str
-    audio_end_ms: int
-
-
-@attrs.frozen(kw_only=True)
-class UserTranscript:
-    """What the user said (input transcription), final."""
-
-    item_id: str
-    text: str
-
-
-@attrs.frozen(kw_only=True)
-class Interrupted:
-    """The user barged in on an active response; its remaining output is dropped."""
-
-    response_id: str
-
-
-@attrs.frozen(kw_only=True)
-class SessionHandle:
-    """A resumption handle: ``start(resume=...)`` with the snapshot restores memory."""
-
-    handle: str
-
-
-@attrs.frozen(kw_only=True)
-class Fault:
-    """An injected fault for the driver to produce in its wire format."""
-
-    kind: FaultKind
-    message: str
-    code: str
-
-
-Action: TypeAlias = (
-    ResponseStart
-    | TranscriptDelta
-    | TranscriptFinal
-    | AudioChunk
-    | ToolCall
-    | ToolCancel
-    | ResponseComplete
-    | Usage
-    | UserSpeechStarted
-    | UserSpeechStopped
-    | UserTranscript
-    | Interrupted
-    | SessionHandle
-    | Fault
 )
 
 
@@ -358,6 +166,10 @@ class ScriptedAssistant:
         self._started: list[str] = []
         self._awaiting: dict[str, dict[str, ToolResult | None]] = {}
         self._tool_names: dict[str, str] = {}
+        #: Open calls of non-blocking tools: id -> (name, the tool's scheduling).
+        self._background: dict[str, tuple[str, str]] = {}
+        #: Results that arrived with ``"silent"`` scheduling: recorded, not answered.
+        self.silent_results: list[ToolResult] = []
         self._speech: list[bytes] = []
         self._speech_rate = 0
         self._speech_item: str | None = None
@@ -407,6 +219,11 @@ class ScriptedAssistant:
             if message.get("role") == "user":
                 texts.extend(b["text"] for b in message.get("content", []) if "text" in b)
         self._history_user_texts = texts
+
+    def set_tools(self, tools: Sequence[ToolSpec]) -> None:
+        """Replace the tools mid-connection (a provider's tool update)."""
+        self.tools = list(tools)
+        self._tools = {t["name"]: t for t in self.tools}
 
     def snapshot(self) -> dict[str, Any]:
         """Return the memory a resumed connection restores (JSON-safe)."""
@@ -485,8 +302,14 @@ class ScriptedAssistant:
         self.inputs.append(("image", (mime_type, len(image))))
 
     def tool_result(self, tool_use_id: str, result: ToolResult | None = None) -> None:
-        """Take a tool result; answer once every call of that response has one."""
+        """Take a tool result; answer once every call of that response has one.
+
+        The result of a non-blocking call is answered on its own, by its scheduling.
+        """
         self.inputs.append(("tool_result", tool_use_id))
+        if tool_use_id in self._background:
+            self._background_result(tool_use_id, result)
+            return
         for response_id, calls in list(self._awaiting.items()):
             if tool_use_id in calls:
                 calls[tool_use_id] = result or {
@@ -528,7 +351,43 @@ class ScriptedAssistant:
             *(ResponseComplete(response_id=rid, stop_reason="interrupted") for rid in started),
         )
 
+    def _background_result(self, tool_use_id: str, result: ToolResult | None) -> None:
+        name, default = self._background[tool_use_id]
+        result = result or {"toolUseId": tool_use_id, "status": "success", "content": []}
+        progress = bool(result.get("progress"))
+        if not progress:
+            del self._background[tool_use_id]
+        scheduling = result.get("scheduling") or default
+        if scheduling == "silent":
+            self.silent_results.append(result)
+            return
+        if scheduling == "interrupt":
+            self._interrupt()
+        verb = "reports" if progress else "returned"
+        self._speak_response(_sentence(f"{name} {verb} {_result_text(result)}"))
+
+    def _answer_late(self, late: LateResult) -> None:
+        """Answer a result the agent delivered as text (emulated non-blocking, restart)."""
+        if late.silent:
+            self.silent_results.append(
+                {
+                    "toolUseId": late.tool_use_id,
+                    "status": "success",
+                    "content": [{"text": late.text}],
+                }
+            )
+            return
+        if late.progress:
+            self._speak_response(_sentence(f"{late.name} reports {late.text}"))
+            return
+        said = f"an error: {late.text}" if late.status == "error" else late.text
+        self._speak_response(_sentence(f"{late.name} returned {said}"))
+
     def _respond_to(self, text: str, *, audio_ms: float | None = None) -> None:
+        late = parse_late_result(text)
+        if late is not None:
+            self._answer_late(late)
+            return
         fault = _FAULT_RE.search(text)
         if fault is not None:
             kind: FaultKind = fault.group(1)  # type: ignore[assignment]
@@ -596,8 +455,18 @@ class ScriptedAssistant:
         if "[then cancel]" in text:
             self._push(ToolCancel(tool_use_ids=tuple(calls)))
             return
-        self._awaiting[response_id] = calls
-        self._tool_names.update(zip(calls, names, strict=True))
+        named = dict(zip(calls, names, strict=True))
+        background = {i: n for i, n in named.items() if self._tools[n].get("blocking") is False}
+        for tool_use_id, name in background.items():
+            scheduling = str(self._tools[name].get("scheduling") or "when_idle")
+            self._background[tool_use_id] = (name, scheduling)
+            del calls[tool_use_id]
+        if calls:
+            self._awaiting[response_id] = calls
+            self._tool_names.update({i: named[i] for i in calls})
+        elif background:
+            started = " and ".join(dict.fromkeys(background.values()))
+            self._speak_response(f"I started {started}; I will tell you when it is done.")
 
     def _answer_tools(self, calls: dict[str, ToolResult | None]) -> None:
         parts = []

@@ -28,6 +28,7 @@ CAPABILITIES = ModelCapabilities(
     output_sample_rate=24000,
     resamples_input=True,
     image_mime_types=("image/jpeg", "image/png"),
+    non_blocking_tools=True,
 )
 
 

@@ -42,7 +42,7 @@ from bidi_core._config import (
 )
 from bidi_core.types import Messages, ToolSpec
 
-from ._credentials import missing_vertex, require_credentials
+from ._credentials import missing_vertex, require_credentials, uses_vertex
 from ._hooks import CAPABILITIES, DEFAULT_MODEL_ID
 from ._wire import (
     DEFAULT_INPUT_SAMPLE_RATE,
@@ -54,6 +54,7 @@ from ._wire import (
     function_declarations,
     function_response,
     history_turns,
+    non_blocking_tools,
     redact,
 )
 
@@ -363,6 +364,8 @@ class GeminiLiveModel(BidiModelBase):
         self._session: Any = None
         self._translator: ServerTranslator | None = None
         self._handle: str | None = None
+        #: Scheduling of each non-blocking tool of the current connection, by name.
+        self._non_blocking: dict[str, str] = {}
         self._go_away_timer: asyncio.TimerHandle | None = None
         self._go_away_left: float | None = None
 
@@ -486,6 +489,7 @@ class GeminiLiveModel(BidiModelBase):
         )
         self._handle = handle
         self._go_away_left = None
+        self._non_blocking = non_blocking_tools(tools)
         self._translator = ServerTranslator(
             output_sample_rate=self.capabilities.output_sample_rate,
             text_transcript=self._modality == "TEXT" or self._output_transcription is None,
@@ -635,14 +639,23 @@ class GeminiLiveModel(BidiModelBase):
         if call_id in translator.cancelled:
             logger.debug("Dropping the result of cancelled Gemini tool call %s", call_id)
             return
-        name = translator.tool_names.pop(call_id, None)
+        progress = bool(result.get("progress"))
+        names = translator.tool_names
+        name = names.get(call_id) if progress else names.pop(call_id, None)
         if name is None:
             msg = (
                 f"gemini_live has no pending tool call with toolUseId {call_id!r} on this "
                 "connection (results of calls from an earlier connection cannot be sent)."
             )
             raise UnsupportedInputError(msg)
-        response = types.FunctionResponse(**function_response(result, name))
+        scheduling = self._non_blocking.get(name)
+        if progress and (
+            scheduling is None or uses_vertex(self.config["client_config"].get("vertexai"))
+        ):
+            # Blocking calls take one response; Vertex AI refuses will_continue.
+            logger.debug("Dropping a progress update of Gemini tool call %s", call_id)
+            return
+        response = types.FunctionResponse(**function_response(result, name, scheduling=scheduling))
         await session.send_tool_response(function_responses=[response])
 
     def _watch_logs(self, on: bool) -> None:

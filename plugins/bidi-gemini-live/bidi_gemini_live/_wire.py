@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_INPUT_SAMPLE_RATE",
     "DEFAULT_OUTPUT_SAMPLE_RATE",
     "PROVIDER",
+    "SCHEDULING",
     "ServerTranslator",
     "audio_mime",
     "error_from_close",
@@ -49,6 +50,7 @@ __all__ = [
     "function_response",
     "history_turns",
     "modality_name",
+    "non_blocking_tools",
     "parse_duration",
     "parse_rate",
     "redact",
@@ -97,7 +99,11 @@ def parse_duration(value: Any) -> float | None:
 
 
 def function_declarations(tools: Iterable[ToolSpec]) -> list[dict[str, Any]]:
-    """Return Gemini function declarations (JSON-schema parameters) for bidi tool specs."""
+    """Return Gemini function declarations (JSON-schema parameters) for bidi tool specs.
+
+    A non-blocking tool (``"blocking": False``) is declared ``behavior: NON_BLOCKING``,
+    so the model keeps talking while it runs.
+    """
     declarations = []
     for spec in tools:
         declaration: dict[str, Any] = {"name": spec["name"]}
@@ -106,8 +112,23 @@ def function_declarations(tools: Iterable[ToolSpec]) -> list[dict[str, Any]]:
         schema = spec.get("inputSchema", {}).get("json")
         if schema:
             declaration["parameters_json_schema"] = schema
+        if spec.get("blocking") is False:
+            declaration["behavior"] = "NON_BLOCKING"
         declarations.append(declaration)
     return declarations
+
+
+#: bidi scheduling -> ``FunctionResponseScheduling``.
+SCHEDULING = {"interrupt": "INTERRUPT", "when_idle": "WHEN_IDLE", "silent": "SILENT"}
+
+
+def non_blocking_tools(tools: Iterable[ToolSpec]) -> dict[str, str]:
+    """Return the scheduling of every non-blocking tool, by name."""
+    return {
+        spec["name"]: str(spec.get("scheduling") or "when_idle")
+        for spec in tools
+        if spec.get("blocking") is False
+    }
 
 
 def _tool_result_payload(result: ToolResult) -> Any:
@@ -124,18 +145,28 @@ def _tool_result_payload(result: ToolResult) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-def function_response(result: ToolResult, name: str) -> dict[str, Any]:
+def function_response(
+    result: ToolResult, name: str, *, scheduling: str | None = None
+) -> dict[str, Any]:
     """Return a ``FunctionResponse`` dict: the call's id, the function **name**, the output.
 
     Success results become ``{"output": ...}``, error results ``{"error": ...}``
-    (the keys the Gemini API documents for ``FunctionResponse.response``).
+    (the keys the Gemini API documents for ``FunctionResponse.response``). For a
+    non-blocking tool pass its *scheduling*: the response then carries
+    ``scheduling`` (the result's own ``scheduling`` wins) and, for a progress
+    update (``"progress": True``), ``will_continue: True``.
     """
     key = "error" if result.get("status") == "error" else "output"
-    return {
+    response: dict[str, Any] = {
         "id": result["toolUseId"],
         "name": name,
         "response": {key: _tool_result_payload(result)},
     }
+    if scheduling is not None:
+        response["scheduling"] = SCHEDULING[str(result.get("scheduling") or scheduling)]
+        if result.get("progress"):
+            response["will_continue"] = True
+    return response
 
 
 def _block_text(block: Mapping[str, Any]) -> str | None:

@@ -35,6 +35,14 @@ What the fake does, like the service:
 * Tool calls are one ``toolCall`` message (with ``usageMetadata``); the
   ``toolResponse`` must carry each call's ``id`` and the function's ``name``
   (a wrong name is refused with close 1007). Withdrawn calls are ``toolCallCancellation``.
+* Non-blocking function calling: a declaration with ``behavior: NON_BLOCKING`` does not
+  hold the model's answer back (it keeps talking after the ``toolCall``). Each
+  ``FunctionResponse`` of such a call is scheduled by its ``scheduling``:
+  ``INTERRUPT`` interrupts the current answer (``interrupted: true``) and answers,
+  ``WHEN_IDLE`` (the default) answers after it, ``SILENT`` only adds it to the
+  context; ``willContinue: true`` marks an intermediate response (the call stays
+  open). For blocking calls both fields are ignored, as the service documents.
+  Unknown ``behavior`` or ``scheduling`` values are refused with close 1007.
 
 Faults (:class:`~bidi_core.testing.Fault`):
 
@@ -103,6 +111,13 @@ _METHODS = (
     "GenerativeService.BidiGenerateContent",
     "GenerativeService.BidiGenerateContentConstrained",
 )
+_BEHAVIORS = frozenset({"UNSPECIFIED", "BLOCKING", "NON_BLOCKING"})
+_SCHEDULINGS = {
+    "SCHEDULING_UNSPECIFIED": None,
+    "SILENT": "silent",
+    "WHEN_IDLE": "when_idle",
+    "INTERRUPT": "interrupt",
+}
 _SERVER_KEYS = frozenset(
     {
         "setupComplete",
@@ -333,13 +348,17 @@ class _Connection:
         for tool in g(setup, "tools", []) or []:
             for decl in g(tool, "functionDeclarations", []) or []:
                 schema = g(decl, "parametersJsonSchema") or g(decl, "parameters") or {}
-                self.tools.append(
-                    {
-                        "name": decl["name"],
-                        "description": g(decl, "description", ""),
-                        "inputSchema": {"json": schema},
-                    }
-                )
+                spec: dict[str, Any] = {
+                    "name": decl["name"],
+                    "description": g(decl, "description", ""),
+                    "inputSchema": {"json": schema},
+                }
+                behavior = g(decl, "behavior")
+                if behavior is not None and str(behavior).upper() not in _BEHAVIORS:
+                    raise _RefusedError(1007, f"Invalid value at 'behavior': {behavior!r}.")
+                if str(behavior).upper() == "NON_BLOCKING":
+                    spec["blocking"] = False
+                self.tools.append(spec)
         self._start_assistant()
         await self.send({"setupComplete": {}})
 
@@ -420,14 +439,25 @@ class _Connection:
         for response in g(data, "functionResponses", []) or []:
             call_id = g(response, "id")
             name = g(response, "name")
-            expected = self.pending_calls.pop(call_id, None) if call_id else None
+            expected = self.pending_calls.get(call_id) if call_id else None
             if expected is None:
                 raise _RefusedError(1007, f"No pending function call with id {call_id!r}.")
             if name != expected:
                 raise _RefusedError(
                     1007, f"FunctionResponse name {name!r} does not match the call {expected!r}."
                 )
-            self.assistant.tool_result(call_id, _tool_result(g(response, "response", {}), call_id))
+            result = _tool_result(g(response, "response", {}), call_id)
+            scheduling = g(response, "scheduling")
+            if scheduling is not None and str(scheduling).upper() not in _SCHEDULINGS:
+                raise _RefusedError(1007, f"Invalid value at 'scheduling': {scheduling!r}.")
+            non_blocking = any(t["name"] == name and t.get("blocking") is False for t in self.tools)
+            if non_blocking and g(response, "willContinue"):
+                result["progress"] = True
+            else:
+                del self.pending_calls[call_id]
+            if non_blocking and _SCHEDULINGS.get(str(scheduling).upper()):
+                result["scheduling"] = _SCHEDULINGS[str(scheduling).upper()]  # type: ignore[typeddict-item]
+            self.assistant.tool_result(call_id, result)
 
     def _client_content(self, data: dict[str, Any]) -> None:
         if not self.history_open:

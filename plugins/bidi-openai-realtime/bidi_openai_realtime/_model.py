@@ -390,6 +390,16 @@ class OpenAIRealtimeModel(BidiModelBase):
         if self._gate.take(eid):
             await self._send_json(wire.response_create(eid))
 
+    async def update_tools(self, tools: list[ToolSpec]) -> None:
+        """Give the live session a new tool list (``session.update``); ``BidiAgent`` calls
+        this when a tool provider's list changes (e.g. an MCP server's)."""
+        if self._ws is None:
+            return
+        configured = list(self._settings.session.get("tools", []))
+        session_tools = [*configured, *(wire.tool_spec(t) for t in tools)]
+        self._session["tools"] = session_tools
+        await self._send_json(wire.session_update({"type": "realtime", "tools": session_tools}))
+
     async def _send_json(self, event: dict[str, Any]) -> None:
         await self._send_frame(json.dumps(event, separators=(",", ":")))
 

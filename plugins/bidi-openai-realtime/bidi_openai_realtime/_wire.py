@@ -19,6 +19,7 @@ import base64
 import binascii
 import itertools
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -39,6 +40,8 @@ from bidi_core.events import (
     ToolUseStreamEvent,
 )
 from bidi_core.types import ContentBlock, Messages, ToolResult, ToolSpec
+
+from ._mcp_wire import MCP_EVENTS, ServerMCP
 
 __all__ = [
     "BETA_EVENT_TYPES",
@@ -64,6 +67,8 @@ __all__ = [
     "tool_spec",
     "truncate_item",
 ]
+
+logger = logging.getLogger("bidi_openai_realtime")
 
 #: The only PCM rate of GA ``audio/pcm`` (input and output).
 SAMPLE_RATE = 24000
@@ -108,14 +113,6 @@ IGNORED_SERVER_EVENTS: Mapping[str, str] = {
     "output_audio_buffer.started": "WebRTC/SIP only",
     "output_audio_buffer.stopped": "WebRTC/SIP only",
     "output_audio_buffer.cleared": "WebRTC/SIP only",
-    "mcp_list_tools.in_progress": "server-side MCP tools run inside OpenAI",
-    "mcp_list_tools.completed": "server-side MCP tools run inside OpenAI",
-    "mcp_list_tools.failed": "server-side MCP tools run inside OpenAI",
-    "response.mcp_call_arguments.delta": "server-side MCP tools run inside OpenAI",
-    "response.mcp_call_arguments.done": "server-side MCP tools run inside OpenAI",
-    "response.mcp_call.in_progress": "server-side MCP tools run inside OpenAI",
-    "response.mcp_call.completed": "server-side MCP tools run inside OpenAI",
-    "response.mcp_call.failed": "server-side MCP tools run inside OpenAI",
 }
 
 _PCM_FORMAT: dict[str, Any] = {"type": "audio/pcm", "rate": SAMPLE_RATE}
@@ -449,6 +446,7 @@ class Decoder:
         self._transcripts: dict[str, str] = {}
         self._emitted_calls: set[str] = set()
         self._warned: set[str] = set()
+        self._mcp = ServerMCP()
 
     # ------------------------------------------------------------ state
 
@@ -512,7 +510,18 @@ class Decoder:
         return self.feed(event, now)
 
     def feed(self, event: Mapping[str, Any], now: float) -> Decoded:
-        """Decode one server event dict."""
+        """Decode one server event dict (server-side MCP items and events included)."""
+        decoded = self._feed(event, now)
+        try:
+            server_tools = self._mcp.feed(event)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            logger.debug("Skipped a server-side MCP event this plugin could not read: %r", exc)
+            server_tools = []
+        if server_tools:
+            decoded.events.extend(server_tools)
+        return decoded
+
+    def _feed(self, event: Mapping[str, Any], now: float) -> Decoded:
         kind = str(event.get("type", ""))
         handler = _HANDLERS.get(kind)
         if handler is not None:
@@ -826,6 +835,7 @@ def _ignore(decoder: Decoder, event: Mapping[str, Any], now: float) -> Decoded:
 _Handler = Callable[[Decoder, Mapping[str, Any], float], Decoded]
 _HANDLERS: dict[str, _Handler] = {
     **dict.fromkeys(IGNORED_SERVER_EVENTS, _ignore),
+    **dict.fromkeys(MCP_EVENTS, _ignore),  # Decoder.feed reads them with ServerMCP
     "response.created": Decoder._response_created,
     "response.done": Decoder._response_done,
     "response.output_audio.delta": Decoder._audio_delta,

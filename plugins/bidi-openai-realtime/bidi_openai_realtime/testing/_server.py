@@ -28,6 +28,7 @@ from bidi_core.testing import _assistant as sa
 from bidi_core.types import Message, Messages, ToolResult, ToolSpec
 
 from .._wire import SAMPLE_RATE
+from ._mcp import FakeMCP
 from ._schema import SchemaError, validate_client_event, validate_server_event
 
 __all__ = ["ConnectionRecord", "OpenAIRealtimeFake", "default_server_session", "serve"]
@@ -37,6 +38,7 @@ logger = logging.getLogger("bidi_openai_realtime.testing")
 _SERVE_OPTIONS = (
     "api_key",
     "auth_header",
+    "mcp_servers",
     "path",
     "required_query",
     "stall_handshake",
@@ -139,6 +141,7 @@ class OpenAIRealtimeFake:
     validate: bool
     stall_handshake: bool = False
     tls: LoopbackTLS | None = None
+    mcp_servers: dict[str, dict[str, str]] = attrs.field(factory=dict)
     model_kwargs: dict[str, Any] = attrs.field(factory=dict)
     assistants: list[sa.ScriptedAssistant] = attrs.field(factory=list)
     received: list[Any] = attrs.field(factory=list)
@@ -383,6 +386,7 @@ class _FakeConnection:
         self.audio_bytes: dict[str, int] = {}
         self.trigger_event_id: str | None = None
         self.closing = False
+        self.mcp = FakeMCP(fake.mcp_servers)
 
     # ------------------------------------------------------------ helpers
 
@@ -457,7 +461,7 @@ class _FakeConnection:
         items = self.record.items if history is None else history
         self.assistant.start(
             system_prompt=self.session.get("instructions") or None,
-            tools=_tool_specs(self.session.get("tools") or []),
+            tools=_tool_specs(self.session.get("tools") or []) + self.mcp.specs(),
             messages=_items_to_messages(items),
         )
         for image, mime in self.pending_images:
@@ -517,10 +521,12 @@ class _FakeConnection:
     async def on_session_update(self, event: dict[str, Any]) -> None:
         update = dict(event["session"])
         self.record.session = deep_merge(self.session, update)
-        if self.started and "tools" in update:
-            # The script keeps the tools of start(); later updates are recorded only.
-            logger.debug("fake: tools changed after the conversation started")
         await self.emit({"type": "session.updated", "session": self.session})
+        if "tools" in update:
+            await self.mcp.list_tools(update["tools"] or [], self.emit, self._id)
+        if self.started and "tools" in update:
+            # Like the service: the new tools apply from the next response on.
+            self.assistant.set_tools(_tool_specs(update["tools"] or []) + self.mcp.specs())
 
     async def on_input_audio_buffer_append(self, event: dict[str, Any]) -> None:
         pcm = base64.b64decode(event["audio"])
@@ -945,6 +951,21 @@ class _FakeConnection:
 
     async def _tool_call(self, action: sa.ToolCall) -> None:
         resp = self.responses.setdefault(action.response_id, _Resp())
+        if action.name in self.mcp.tools:  # the "server" runs it: no function call
+            mcp_item, result = await self.mcp.call(
+                response_id=action.response_id,
+                output_index=len(resp.output),
+                name=action.name,
+                arguments=action.input,
+                emit=self.emit,
+                new_id=self._id,
+            )
+            resp.output.append(mcp_item)
+            self.record.items.append(mcp_item)
+            self.assistant.tool_result(
+                action.tool_use_id, {**result, "toolUseId": action.tool_use_id}
+            )
+            return
         item_id = self._id("item")
         arguments = json.dumps(action.input)
         item: dict[str, Any] = {
@@ -1140,6 +1161,8 @@ async def serve(
     * ``validate`` (True): check every client and server event against the GA schema.
     * ``stall_handshake`` (False): accept the WebSocket but never send ``session.created``,
       like a service that hangs before the session starts.
+    * ``mcp_servers`` (``{}``): server-side MCP servers ``{label: {tool: output}}`` that
+      ``{"type": "mcp"}`` session tools reach (see :mod:`._mcp`).
     * ``tls`` (False): serve ``wss://`` as the service does, with a certificate from a
       throwaway CA issued for 127.0.0.1 and ``api.openai.com`` (``fake.ca_path``), so a
       client with the default URL reaches it through
@@ -1157,6 +1180,7 @@ async def serve(
         required_query=dict(options.get("required_query") or {}),
         validate=options.get("validate", True),
         stall_handshake=bool(options.get("stall_handshake", False)),
+        mcp_servers=dict(options.get("mcp_servers") or {}),
         tls=loopback_tls(hostnames=(SERVICE_HOST,)) if options.get("tls") else None,
     )
     async with ws_serve(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
@@ -80,19 +80,23 @@ def _bytes_field() -> Any:
     return attrs.field(repr=_bytes_repr)
 
 
-def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    where = "BidiToolCancelEvent.tool_use_ids"
-    if isinstance(value, str):  # tuple("call_1") would split it into characters
-        msg = (
-            f"{where} must be a sequence of ids, got the single str {short_repr(value)}; "
-            "wrap it in a tuple."
-        )
-        raise TypeError(msg)
-    if not isinstance(typing.cast(object, value), Iterable) or isinstance(value, bytes | dict):
-        kind = type(value).__name__
-        msg = f"{where} must be a sequence of ids (got {short_repr(value)}, a {kind})."
-        raise TypeError(msg)
-    return tuple(value)
+def _str_tuple(where: str, what: str) -> Callable[[Iterable[str]], tuple[str, ...]]:
+    """A converter to a tuple of str for the field *where* (a sequence of *what*)."""
+
+    def convert(value: Iterable[str]) -> tuple[str, ...]:
+        if isinstance(value, str):  # tuple("call_1") would split it into characters
+            msg = (
+                f"{where} must be a sequence of {what}, got the single str "
+                f"{short_repr(value)}; wrap it in a tuple."
+            )
+            raise TypeError(msg)
+        if not isinstance(typing.cast(object, value), Iterable) or isinstance(value, bytes | dict):
+            kind = type(value).__name__
+            msg = f"{where} must be a sequence of {what} (got {short_repr(value)}, a {kind})."
+            raise TypeError(msg)
+        return tuple(value)
+
+    return convert
 
 
 def _to_dict(value: Any) -> Any:
@@ -450,7 +454,9 @@ class BidiToolCancelEvent(BidiEvent):
     """The provider withdrew pending tool calls (e.g. after an interruption)."""
 
     type: ClassVar[str] = "bidi_tool_cancel"
-    tool_use_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    tool_use_ids: tuple[str, ...] = attrs.field(
+        converter=_str_tuple("BidiToolCancelEvent.tool_use_ids", "ids")
+    )
 
     def __attrs_post_init__(self) -> None:
         for i, tool_use_id in enumerate(self.tool_use_ids):
@@ -508,7 +514,25 @@ class BidiServerToolEvent(BidiEvent):
     arguments: str | None = None
     output: str | None = None
     error: str | None = None
-    tools: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    tools: tuple[str, ...] = attrs.field(
+        default=(), converter=_str_tuple("BidiServerToolEvent.tools", "tool names")
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.phase not in _SERVER_TOOL_PHASES:
+            expected = ", ".join(map(repr, _SERVER_TOOL_PHASES))
+            wrong(self, "phase", f"one of {expected}", self.phase, ValueError)
+        need_str(self, "server")
+        need_str(self, "item_id")
+        for name in ("name", "arguments", "output", "error"):
+            if getattr(self, name) is not None:
+                need_str(self, name, optional=True)
+        for i, tool in enumerate(self.tools):
+            if not isinstance(tool, str):
+                wrong(self, f"tools[{i}]", "a str", tool)
+
+
+_SERVER_TOOL_PHASES = ("listed", "list_failed", "call", "result", "failed")
 
 
 BidiInputEvent: TypeAlias = BidiTextInputEvent | BidiAudioInputEvent | BidiImageInputEvent

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
@@ -80,23 +80,27 @@ def _bytes_field() -> Any:
     return attrs.field(repr=_bytes_repr)
 
 
-def _str_tuple(where: str, what: str) -> Callable[[Iterable[str]], tuple[str, ...]]:
-    """A converter to a tuple of str for the field *where* (a sequence of *what*)."""
+def _str_tuple(value: Iterable[str], where: str, what: str) -> tuple[str, ...]:
+    """Convert *value* to a tuple of str for the field *where* (a sequence of *what*)."""
+    if isinstance(value, str):  # tuple("call_1") would split it into characters
+        msg = (
+            f"{where} must be a sequence of {what}, got the single str "
+            f"{short_repr(value)}; wrap it in a tuple."
+        )
+        raise TypeError(msg)
+    if not isinstance(typing.cast(object, value), Iterable) or isinstance(value, bytes | dict):
+        kind = type(value).__name__
+        msg = f"{where} must be a sequence of {what} (got {short_repr(value)}, a {kind})."
+        raise TypeError(msg)
+    return tuple(value)
 
-    def convert(value: Iterable[str]) -> tuple[str, ...]:
-        if isinstance(value, str):  # tuple("call_1") would split it into characters
-            msg = (
-                f"{where} must be a sequence of {what}, got the single str "
-                f"{short_repr(value)}; wrap it in a tuple."
-            )
-            raise TypeError(msg)
-        if not isinstance(typing.cast(object, value), Iterable) or isinstance(value, bytes | dict):
-            kind = type(value).__name__
-            msg = f"{where} must be a sequence of {what} (got {short_repr(value)}, a {kind})."
-            raise TypeError(msg)
-        return tuple(value)
 
-    return convert
+def _tool_use_ids(value: Iterable[str]) -> tuple[str, ...]:
+    return _str_tuple(value, "BidiToolCancelEvent.tool_use_ids", "ids")
+
+
+def _tool_names(value: Iterable[str]) -> tuple[str, ...]:
+    return _str_tuple(value, "BidiServerToolEvent.tools", "tool names")
 
 
 def _to_dict(value: Any) -> Any:
@@ -454,9 +458,7 @@ class BidiToolCancelEvent(BidiEvent):
     """The provider withdrew pending tool calls (e.g. after an interruption)."""
 
     type: ClassVar[str] = "bidi_tool_cancel"
-    tool_use_ids: tuple[str, ...] = attrs.field(
-        converter=_str_tuple("BidiToolCancelEvent.tool_use_ids", "ids")
-    )
+    tool_use_ids: tuple[str, ...] = attrs.field(converter=_tool_use_ids)
 
     def __attrs_post_init__(self) -> None:
         for i, tool_use_id in enumerate(self.tool_use_ids):
@@ -514,9 +516,7 @@ class BidiServerToolEvent(BidiEvent):
     arguments: str | None = None
     output: str | None = None
     error: str | None = None
-    tools: tuple[str, ...] = attrs.field(
-        default=(), converter=_str_tuple("BidiServerToolEvent.tools", "tool names")
-    )
+    tools: tuple[str, ...] = attrs.field(default=(), converter=_tool_names)
 
     def __attrs_post_init__(self) -> None:
         if self.phase not in _SERVER_TOOL_PHASES:

@@ -555,15 +555,19 @@ class NovaSonicModel(BidiModelBase):
     async def _read(self) -> None:
         done = self._read_done
         try:
-            while True:
-                stream = self._stream
-                if stream is None or self._closing:
-                    return
+            stream = self._stream
+            # Read even if stop() began before this task first ran: its graceful close
+            # waits for the service to end the response, which says every event written
+            # before sessionEnd was taken (returning at once let stop() drop them).
+            while stream is not None:
                 try:
                     await self._pump(stream)
                     return
                 except _Recover as recover:
                     await self._recover(stream, recover.error)
+                if self._closing:
+                    return
+                stream = self._stream
         finally:
             self._ready.set()  # no new stream is coming: waiting senders must not hang
             if done is not None:

@@ -667,6 +667,37 @@ async def test_audio_in_flight_at_a_service_time_limit_is_replayed_on_the_restar
     assert len(_audio_received(fake)) - len(set(_audio_received(fake))) <= 25
 
 
+async def test_stop_right_after_a_restart_lets_the_service_take_the_replayed_audio(
+    fake: FakeNovaServer, make_model: Factory
+) -> None:
+    """stop() waits for the service to take what start() replayed, then ends the session.
+
+    The reader task had not run yet when stop() began, so it returned at once and
+    stop() released the stream with the replay still queued in the SDK: the audio a
+    time limit had cut off was lost a second time (1 run in 2 of the test above).
+    """
+    chunks = _tagged_chunks(100)
+    model = make_model(provider_config={"audio": {"replay_ms": 2000}})
+    await model.start()
+    timeout, held = await _time_limit_mid_audio(fake, model, chunks)
+    await model.stop()
+    # The replay (~85 kB on the wire) outgrows the HTTP/2 window of a new stream: with
+    # no window update its end is still queued when start() returns, and stays queued
+    # until the window opens again, well after stop() began (and before its 2 s bound).
+    fake.window_updates = False
+    await model.start(**timeout.restart_config)
+    asyncio.get_running_loop().call_later(0.3, setattr, fake, "window_updates", True)
+    await model.stop()  # before the reader task first runs
+    assert fake.session_ends == 1
+    if held:  # the input whose send() raised the timeout, as BidiAgent sends it later
+        await model.start()
+        for pcm in held:
+            await model.send(BidiAudioInputEvent(audio=pcm, sample_rate=16000))
+        await model.stop()
+    assert set(chunks) <= set(_audio_received(fake))
+    assert fake.protocol_errors == []
+
+
 async def test_audio_queued_behind_a_stalled_window_is_replayed_however_old(
     fake: FakeNovaServer, make_model: Factory
 ) -> None:

@@ -278,7 +278,7 @@ class GeminiFloor(Driver):
         await self.client.aio.aclose()
 
 
-def _trusting_crt(ca_path: str, base: Any = None) -> Any:
+def trusting_crt(ca_path: str, base: Any = None) -> Any:
     """An awscrt transport (``base`` subclass) that trusts the benchmark server's CA."""
     from awscrt import io as crt_io
     from smithy_http.aio.crt import AWSCRTHTTPClient
@@ -310,6 +310,8 @@ class NovaFloor(Driver):
         self.output: Any = None
         self.prompt = str(uuid.uuid4())
         self.audio_content: str | None = None
+        #: contentIds of FINAL text blocks (the whole answer, not a transcript delta).
+        self.final_text: set[str] = set()
 
     async def open(self) -> None:
         from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
@@ -318,7 +320,7 @@ class NovaFloor(Driver):
             InvokeModelWithBidirectionalStreamOperationInput,
         )
 
-        transport = _trusting_crt(self.info["ca_path"])()
+        transport = trusting_crt(self.info["ca_path"])()
         config = await AsyncBedrockRuntimeConfig.resolve(
             endpoint_uri=f"https://127.0.0.1:{self.info['port']}",
             region="us-east-1",
@@ -416,6 +418,7 @@ class NovaFloor(Driver):
     async def wait_text(self, needle: str | re.Pattern[str]) -> tuple[str, int]:
         output = self.output
         on_audio = self.on_audio
+        final = self.final_text
         n = 0
         while True:
             chunk = await output.receive()
@@ -432,9 +435,15 @@ class NovaFloor(Driver):
                 continue
             text = event.get("textOutput")
             if text is not None:
+                if text["contentId"] in final:
+                    continue  # the whole answer again, not a delta
                 found = _match(needle, text["content"])
                 if found is not None:
                     return found, n
+                continue
+            start = event.get("contentStart")
+            if start is not None and '"FINAL"' in start.get("additionalModelFields", ""):
+                final.add(start["contentId"])
 
     async def close(self) -> None:
         if self.audio_content is not None:
@@ -499,7 +508,7 @@ class StrandsDriver(Driver):
 
         self.rate = 16000
         if not getattr(bedrock, "_bench_patched", False):
-            bedrock._BedrockAWSCRTHTTPClient = _trusting_crt(  # type: ignore[attr-defined]
+            bedrock._BedrockAWSCRTHTTPClient = trusting_crt(  # type: ignore[attr-defined]
                 info["ca_path"], bedrock._BedrockAWSCRTHTTPClient
             )
             resolve = bedrock.AsyncBedrockRuntimeConfig.resolve

@@ -23,20 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _frames as fr
 from _drivers import ACK, make_driver
-
-FRAME_COUNT = {
-    "openai": lambda n: len(fr.openai_stream(n)),
-    "gemini": lambda n: len(fr.gemini_stream(n)),
-    "nova": lambda n: len(fr.nova_stream(n)),
-}
+from _record import burst_frames, ignore_crt_body_writer
 
 
 async def bench_receive(spec: dict[str, Any]) -> dict[str, Any]:
-    """CPU time per server frame of a burst of ``responses`` responses."""
+    """CPU time per server frame of a burst of ``responses`` answers (plus the sentinel's)."""
     driver = make_driver(spec["provider"], spec["impl"], spec["info"])
     await driver.open()
     responses = int(spec.get("responses", 20))
-    frames = FRAME_COUNT[spec["provider"]](responses)
+    frames = burst_frames(spec["info"], responses)
     cpu: list[float] = []
     wall: list[float] = []
     try:
@@ -237,20 +232,7 @@ BENCHES = {
 
 
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    default = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        # awscrt's body writer fails harmlessly after the server ended the stream (the
-        # bare SDK leaks it; the bidi plugin handles it); it is not a benchmark result.
-        if "HTTP-stream has completed" in repr(context.get("exception")):
-            return
-        if default is not None:
-            default(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handler)
+    ignore_crt_body_writer(asyncio.get_running_loop())
     return await BENCHES[spec["bench"]](spec)
 
 

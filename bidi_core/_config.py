@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,6 +12,8 @@ __all__ = ["check_keys", "closest", "deep_merge", "copy_config"]
 
 def closest(word: str, options: Iterable[str]) -> str | None:
     """Return the option closest to *word*, or None if nothing is close."""
+    import difflib  # noqa: PLC0415 - only for a mistyped key
+
     matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return matches[0] if matches else None
 

@@ -54,7 +54,7 @@ _std_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow
 _std_encode = _std_encoder.encode
 
 
-def _std_loads(data: str | bytes | bytearray) -> Any:
+def _std_loads(data: Any) -> Any:
     # json.loads() with a prebuilt strict decoder (no per-call keyword handling).
     if isinstance(data, str):
         if data.startswith("\ufeff"):
@@ -140,7 +140,7 @@ def _fast_functions() -> dict[str, Any] | None:
     def fast_dumpb(obj: Any) -> bytes:
         if _same_in_orjson(obj):
             try:
-                return orjson_dumps(obj)  # type: ignore[no-any-return]
+                return orjson_dumps(obj)
             except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits, a surrogate
                 pass
         return _std_dumpb(obj)  # the stdlib's bytes, or its ValueError/TypeError
@@ -148,7 +148,7 @@ def _fast_functions() -> dict[str, Any] | None:
     def fast_dumps(obj: Any) -> str:
         if _same_in_orjson(obj):
             try:
-                return orjson_dumps(obj).decode("utf-8")  # type: ignore[no-any-return]
+                return orjson_dumps(obj).decode("utf-8")
             except TypeError:
                 pass
         return _std_encode(obj)
@@ -158,13 +158,13 @@ def _fast_functions() -> dict[str, Any] | None:
 
     def fast_b64encode(data: Any) -> str:
         try:
-            return b64encode_as_string(data)  # type: ignore[no-any-return]
+            return b64encode_as_string(data)
         except (TypeError, ValueError):
             return _std_b64encode(data)
 
     def fast_b64decode(data: str | bytes | bytearray | memoryview) -> bytes:
         try:
-            return b64decode(data, validate=True)  # type: ignore[no-any-return]
+            return b64decode(data, validate=True)
         except (binascii.Error, TypeError, ValueError):
             return _std_b64decode(data)  # the stdlib's exception and message
 

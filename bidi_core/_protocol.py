@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import attrs
 
-from .events import BidiInputEvent, BidiOutputEvent, ToolResultEvent
-from .types import Messages, ToolSpec
+if TYPE_CHECKING:  # annotations only: listing models does not import the event schema
+    from collections.abc import AsyncIterable
+
+    from .events import BidiInputEvent, BidiOutputEvent, ToolResultEvent
+    from .types import Messages, ToolSpec
 
 __all__ = [
     "BidiModel",

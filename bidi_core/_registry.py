@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import typing
@@ -13,6 +12,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from ._entry_points import entry_points
 from ._errors import DuplicateModelError, PluginLoadError, UnknownModelError
 from ._plugins import unknown_model_message
 from ._protocol import BidiModel, ModelCapabilities
@@ -27,7 +27,13 @@ __all__ = [
     "list_models",
 ]
 
-logger = logging.getLogger("bidi_core")
+
+def _warn(message: str) -> None:
+    """Log a plugin problem (logging is imported only then: it is not needed to list)."""
+    import logging  # noqa: PLC0415
+
+    logging.getLogger("bidi_core").warning("%s", message)
+
 
 #: The entry-point group (and pluggy project name) plugins register under.
 ENTRY_POINT_GROUP = "bidi"
@@ -153,12 +159,10 @@ class Registry:
             f"Its models are unavailable; reinstall it ({fix}) or uninstall it."
         )
         self._errors[ep_name] = PluginLoadError(msg)
-        logger.warning("%s", msg)
+        _warn(msg)
 
     def _load_entry_points(self) -> None:
-        import importlib.metadata  # noqa: PLC0415 - only needed when plugins are loaded
-
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entry_points(ENTRY_POINT_GROUP):  # cached between processes
             if self._pm.has_plugin(ep.name) or ep.name in self._errors:
                 continue
             dist = ep.dist
@@ -198,7 +202,7 @@ class Registry:
                 err = PluginLoadError(msg)
                 err.__cause__ = exc
                 self._errors[plugin_name] = err
-                logger.warning("%s", msg)
+                _warn(msg)
             else:
                 self._models.update(staged)
 

@@ -47,9 +47,14 @@ def run_per_codec(session: nox.Session, *args: str) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the core test suite against bidi-core[fast] installed from its wheel, twice:
-    with the fast JSON/base64 path and with the stdlib one (BIDI_NO_FAST=1)."""
-    session.install(*TEST_DEPS, ".[fast]")
+    """Run the core test suite against bidi-core installed from its wheel, twice: with
+    the fast JSON/base64 path (the fast extra) and with the stdlib one (BIDI_NO_FAST=1).
+
+    The test group brings the serve extra's packages and Playwright (the browser tests
+    drive Debian's Chromium, never a downloaded one: ``BIDI_REQUIRE_BROWSER=1`` makes a
+    missing Chromium a failure instead of a skip, as in CI).
+    """
+    session.install(*TEST_DEPS, ".[serve,fast]")
     run_per_codec(session, *session.posargs)
 
 
@@ -117,7 +122,7 @@ def bench(session: nox.Session) -> None:
     ``aws-sdk-bedrock-runtime<0.12`` and the bidi plugin needs 0.12, so the two cannot
     share one environment. Writes ``benchmarks/results.md``; ``-- --quick`` for a short run.
     """
-    session.install(".[fast]", *(f"./plugins/{p}[test]" for p in PLUGINS))
+    session.install(".[serve,fast]", *(f"./plugins/{p}[test]" for p in PLUGINS))
     strands = Path(".nox/bench-strands")
     python = strands / "bin" / "python"
     if not python.exists():

@@ -95,7 +95,7 @@ async def _one_session(driver: Any, seconds: float, lateness: list[float]) -> di
         received += 1
 
     driver.on_audio = on_audio
-    pcm = fr.pcm_chunk(driver.rate)
+    pcm = getattr(driver, "input_pcm", None) or fr.pcm_chunk(driver.rate)
     count = int(seconds * 1000 / fr.CHUNK_MS)
 
     async def speak() -> int:
@@ -126,15 +126,26 @@ async def _one_session(driver: Any, seconds: float, lateness: list[float]) -> di
 
 async def bench_scale(spec: dict[str, Any]) -> dict[str, Any]:
     """``n`` concurrent real-time sessions for ``seconds``: lateness, drops, memory."""
+    return await _scale(spec, lambda: make_driver(spec["provider"], spec["impl"], spec["info"]))
+
+
+async def bench_gateway(spec: dict[str, Any]) -> dict[str, Any]:
+    """The scale measurement through ``bidi serve`` (or its echo baseline), see :mod:`_gateway`."""
+    from _gateway_clients import make_gateway_client
+
+    return await _scale(spec, lambda: make_gateway_client(spec["path"], spec["info"]))
+
+
+async def _scale(spec: dict[str, Any], make: Any) -> dict[str, Any]:
     n = int(spec["n"])
     seconds = float(spec["seconds"])
     # One session first, so imports and caches do not count as per-session memory.
-    warm = make_driver(spec["provider"], spec["impl"], spec["info"])
+    warm = make()
     await warm.open()
     await warm.close()
     gc.collect()
     rss0 = _rss_kib()
-    drivers = [make_driver(spec["provider"], spec["impl"], spec["info"]) for _ in range(n)]
+    drivers = [make() for _ in range(n)]
     opened: list[Any] = []
     lateness: list[float] = []
     try:
@@ -145,11 +156,13 @@ async def bench_scale(spec: dict[str, Any]) -> dict[str, Any]:
             opened.extend(batch)
         gc.collect()
         rss_open = _rss_kib()
+        server0 = await _server_cpu(spec)
         c0 = time.process_time()
         w0 = time.perf_counter()
         results = await asyncio.gather(*(_one_session(d, seconds, lateness) for d in drivers))
         cpu = time.process_time() - c0
         wall = time.perf_counter() - w0
+        server1 = await _server_cpu(spec)
         rss_run = _rss_kib()
     finally:
         await asyncio.gather(*(d.close() for d in opened), return_exceptions=True)
@@ -165,7 +178,29 @@ async def bench_scale(spec: dict[str, Any]) -> dict[str, Any]:
         "rss_per_session_kib": (rss_open - rss0) / n,
         "rss_run_per_session_kib": (rss_run - rss0) / n,
         "cpu_share": cpu / wall,
+        **_server_share(server0, server1, n),
     }
+
+
+async def _server_cpu(spec: dict[str, Any]) -> dict[str, float] | None:
+    """The gateway process's CPU clock (``GET /bench-cpu``), for the gateway row only."""
+    if spec.get("bench") != "gateway":
+        return None
+    reader, writer = await asyncio.open_connection("127.0.0.1", spec["info"]["port"])
+    writer.write(b"GET /bench-cpu HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    data: dict[str, float] = json.loads(raw.split(b"\r\n\r\n", 1)[1])
+    return data
+
+
+def _server_share(before: Any, after: Any, n: int) -> dict[str, float]:
+    """The server core's busy share, and the sessions a whole core would carry at that cost."""
+    if not before or not after:
+        return {}
+    share = (after["cpu_s"] - before["cpu_s"]) / (after["wall_s"] - before["wall_s"])
+    return {"server_cpu_share": share, "sessions_per_core_by_cpu": n / share if share else 0.0}
 
 
 async def bench_restart(spec: dict[str, Any]) -> dict[str, Any]:
@@ -224,6 +259,7 @@ async def bench_restart(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 BENCHES = {
+    "gateway": bench_gateway,
     "receive": bench_receive,
     "send": bench_send,
     "scale": bench_scale,

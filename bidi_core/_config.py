@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._errors import ConfigError
 
-__all__ = ["check_keys", "closest", "deep_merge", "copy_config"]
+__all__ = ["check_keys", "closest", "deep_merge", "copy_config", "is_loopback"]
 
 
 def closest(word: str, options: Iterable[str]) -> str | None:
@@ -72,3 +73,14 @@ def copy_config(value: Any) -> Any:
     if isinstance(value, str | bytes | int | float | bool | type(None)):
         return value
     return value
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether *host* is this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

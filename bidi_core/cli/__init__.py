@@ -1,4 +1,4 @@
-"""The ``bidi`` command line: ``bidi models``, ``bidi check``, ``bidi chat`` and ``bidi demo``.
+"""The ``bidi`` command line: ``bidi models``, ``check``, ``chat``, ``demo`` and ``serve``.
 
 Run ``bidi --help`` (or ``python -m bidi_core --help``) for the options. Every error
 is one line on stderr saying what to do (exit status 1); ``bidi --debug COMMAND``
@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--realtime", action="store_true", help="pace audio in real time (slower, like a call)"
     )
+    from ._serve import add_serve_parser  # noqa: PLC0415 - argparse only, no server
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -134,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._demo import run_demo  # noqa: PLC0415
 
             return run_demo(args)
+        if command == "serve":
+            from ._serve import run_serve  # noqa: PLC0415 - imports the server stack on use
+
+            return run_serve(args)
         parser.print_help(sys.stderr)
         return 2
 

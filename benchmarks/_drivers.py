@@ -26,6 +26,20 @@ MODEL_IDS = {
     "nova": "amazon.nova-sonic-v1:0",
 }
 NOVA_INFERENCE = {"maxTokens": 1024, "topP": 0.9, "temperature": 0.7}
+#: Clients shared by the sessions of one process (floor drivers with ``info["shared"]``).
+_SHARED: dict[tuple[str, int], Any] = {}
+
+
+def _boto_session() -> Any:
+    """One boto3 session for every Nova session of the process, as a server would keep."""
+    session = _SHARED.get(("boto3", 0))
+    if session is None:
+        import boto3
+
+        session = _SHARED["boto3", 0] = boto3.Session(
+            aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench", region_name="us-east-1"
+        )
+    return session
 
 
 class Driver:
@@ -91,11 +105,8 @@ class BidiDriver(Driver):
                 },
                 "provider_config": {"resumption": False, "connection_limit_s": None},
             }
-        import boto3
 
-        session = boto3.Session(
-            aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench", region_name="us-east-1"
-        )
+        session = _boto_session()
         return {
             "client_config": {
                 "endpoint_uri": f"https://127.0.0.1:{info['port']}",
@@ -212,12 +223,17 @@ class OpenAIFloor(Driver):
 
 
 class GeminiFloor(Driver):
-    """The bare google-genai live session (``client.aio.live.connect``)."""
+    """The bare google-genai live session (``client.aio.live.connect``).
+
+    With ``info["shared"]`` every session of the process uses one ``genai.Client``
+    (the memory row's floor).
+    """
 
     rate = 16000
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
+        self.shared = bool(info.get("shared"))
         self.client: Any = None
         self.cm: Any = None
         self.session: Any = None
@@ -229,15 +245,20 @@ class GeminiFloor(Driver):
         from google import genai
         from google.genai import types
 
-        ctx = ssl.create_default_context(cafile=self.info["ca_path"])
-        self.client = genai.Client(
-            api_key="k",
-            http_options=types.HttpOptions(
-                base_url=f"https://127.0.0.1:{self.info['port']}",
-                api_version="v1beta",
-                async_client_args={"ssl": ctx},
-            ),
-        )
+        key = ("gemini", self.info["port"])
+        self.client = _SHARED.get(key) if self.shared else None
+        if self.client is None:
+            ctx = ssl.create_default_context(cafile=self.info["ca_path"])
+            self.client = genai.Client(
+                api_key="k",
+                http_options=types.HttpOptions(
+                    base_url=f"https://127.0.0.1:{self.info['port']}",
+                    api_version="v1beta",
+                    async_client_args={"ssl": ctx},
+                ),
+            )
+            if self.shared:
+                _SHARED[key] = self.client
         config = types.LiveConnectConfig(
             response_modalities=[types.Modality.AUDIO], system_instruction="You are a benchmark."
         )
@@ -275,7 +296,8 @@ class GeminiFloor(Driver):
 
     async def close(self) -> None:
         await self.cm.__aexit__(None, None, None)
-        await self.client.aio.aclose()
+        if not self.shared:
+            await self.client.aio.aclose()
 
 
 def trusting_crt(ca_path: str, base: Any = None) -> Any:
@@ -299,12 +321,17 @@ def trusting_crt(ca_path: str, base: Any = None) -> Any:
 
 
 class NovaFloor(Driver):
-    """The bare Bedrock SDK stream: send chunks, ``output.receive()``, json, base64."""
+    """The bare Bedrock SDK stream: send chunks, ``output.receive()``, json, base64.
+
+    With ``info["shared"]`` every session of the process uses one SDK client (one
+    HTTP/2 connection carrying every stream: the memory row's floor).
+    """
 
     rate = 16000
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
+        self.shared = bool(info.get("shared"))
         self.client: Any = None
         self.stream: Any = None
         self.output: Any = None
@@ -320,15 +347,20 @@ class NovaFloor(Driver):
             InvokeModelWithBidirectionalStreamOperationInput,
         )
 
-        transport = trusting_crt(self.info["ca_path"])()
-        config = await AsyncBedrockRuntimeConfig.resolve(
-            endpoint_uri=f"https://127.0.0.1:{self.info['port']}",
-            region="us-east-1",
-            aws_access_key_id="AKIDBENCH",
-            aws_secret_access_key="bench",
-            transport=transport,
-        )
-        self.client = AsyncBedrockRuntimeClient(config=config)
+        key = ("nova", self.info["port"])
+        self.client = _SHARED.get(key) if self.shared else None
+        if self.client is None:
+            transport = trusting_crt(self.info["ca_path"])()
+            config = await AsyncBedrockRuntimeConfig.resolve(
+                endpoint_uri=f"https://127.0.0.1:{self.info['port']}",
+                region="us-east-1",
+                aws_access_key_id="AKIDBENCH",
+                aws_secret_access_key="bench",
+                transport=transport,
+            )
+            self.client = AsyncBedrockRuntimeClient(config=config)
+            if self.shared:
+                _SHARED[key] = self.client
         self.stream = await self.client.invoke_model_with_bidirectional_stream(
             InvokeModelWithBidirectionalStreamOperationInput(model_id=MODEL_IDS["nova"])
         )
@@ -454,7 +486,8 @@ class NovaFloor(Driver):
         await self._send({"sessionEnd": {}})
         await self.stream.input_stream.close()
         await self.stream.close()
-        await self.client.close() if hasattr(self.client, "close") else None
+        if not self.shared and hasattr(self.client, "close"):
+            await self.client.close()
 
 
 # ============================================================================ strands
@@ -503,7 +536,6 @@ class StrandsDriver(Driver):
                     },
                 },
             )
-        import boto3
         from strands.bidi.models import bedrock
 
         self.rate = 16000
@@ -520,9 +552,7 @@ class StrandsDriver(Driver):
 
             bedrock.AsyncBedrockRuntimeConfig.resolve = staticmethod(patched)  # type: ignore[method-assign]
             bedrock._bench_patched = True  # type: ignore[attr-defined]
-        session = boto3.Session(
-            aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench", region_name="us-east-1"
-        )
+        session = _boto_session()
         return bedrock.BedrockNovaSonicModel(
             model_id=MODEL_IDS["nova"],
             boto_session=session,

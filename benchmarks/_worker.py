@@ -203,6 +203,35 @@ def _server_share(before: Any, after: Any, n: int) -> dict[str, float]:
     return {"server_cpu_share": share, "sessions_per_core_by_cpu": n / share if share else 0.0}
 
 
+async def bench_memory(spec: dict[str, Any]) -> dict[str, Any]:
+    """RSS growth per idle open session: ``n`` sessions opened after one warm-up session.
+
+    The floor's sessions share one client (``info["shared"]``): what a process that
+    keeps one SDK client for all its sessions pays per session.
+    """
+    n = int(spec["n"])
+    info = {**spec["info"], "shared": spec["impl"] == "floor"}
+    warm = make_driver(spec["provider"], spec["impl"], info)
+    await warm.open()
+    drivers = [make_driver(spec["provider"], spec["impl"], info) for _ in range(n)]
+    opened: list[Any] = []
+    try:
+        await asyncio.sleep(0.2)
+        gc.collect()
+        rss0 = _rss_kib()
+        for i in range(0, n, 10):
+            batch = drivers[i : i + 10]
+            await asyncio.gather(*(d.open() for d in batch))
+            opened.extend(batch)
+        await asyncio.sleep(0.2)
+        gc.collect()
+        rss1 = _rss_kib()
+    finally:
+        await asyncio.gather(*(d.close() for d in opened), return_exceptions=True)
+        await warm.close()
+    return {"kib_per_session": (rss1 - rss0) / n, "n": n}
+
+
 async def bench_restart(spec: dict[str, Any]) -> dict[str, Any]:
     """``BidiAgent`` restarts against the plugin's own fake (``bidi_*.testing``).
 
@@ -263,6 +292,7 @@ BENCHES = {
     "receive": bench_receive,
     "send": bench_send,
     "scale": bench_scale,
+    "memory": bench_memory,
     "restart": bench_restart,
 }
 

@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 PROVIDERS = ("openai", "gemini", "nova")
 MODEL_NAMES = {"openai": "openai_realtime", "gemini": "gemini_live", "nova": "nova_sonic"}
 IMPLS = ("floor", "bidi", "strands")
-ROWS = ("receive", "send", "scale", "startup", "restart", "gateway")
+ROWS = ("receive", "send", "memory", "scale", "startup", "restart", "gateway")
 GATEWAY_PATHS = ("echo", "simulated", "openai")
 CLIENT_CPU, SERVER_CPU = 0, 1
 
@@ -326,6 +326,32 @@ _STARTUP_CONFIG: dict[str, dict[str, Any]] = {
 }
 
 
+def memory_bench(
+    providers: list[str], pythons: dict[str, str], repeats: int, n: int = 50
+) -> dict[str, dict[str, float]]:
+    """Median KiB of RSS per idle open session, *n* sessions per run, interleaved runs.
+
+    The floor keeps one client for every session of its process (Gemini: one
+    ``genai.Client``; Nova: one SDK client, so one HTTP/2 connection); OpenAI's floor
+    is one bare WebSocket per session.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for provider in providers:
+        samples: dict[str, list[float]] = {impl: [] for impl in pythons}
+        with bench_server(provider) as info:
+            impls = list(pythons)
+            for rep in range(repeats):
+                shift = rep % len(impls)
+                for impl in impls[shift:] + impls[:shift]:
+                    spec = {"bench": "memory", "provider": provider, "impl": impl, "info": info}
+                    spec["n"] = n
+                    result = worker(pythons[impl], spec)
+                    samples[impl].append(result["kib_per_session"])
+                    print(f"  memory {provider} {impl}: {samples[impl][-1]:.1f} KiB", flush=True)
+        out[provider] = {impl: median(v) for impl, v in samples.items()}
+    return out
+
+
 def startup_bench(providers: list[str], python: str, runs: int) -> dict[str, dict[str, float]]:
     """Median ms of the three startup steps, each run in a fresh interpreter."""
     env = {
@@ -452,6 +478,20 @@ def report(results: dict[str, Any], meta: dict[str, Any]) -> str:
             )
             lines.append(f"- {provider}: {trials}")
         lines.append("")
+    if results.get("memory"):
+        lines += [
+            "## Memory per idle open session (KiB RSS, 50 sessions, shared-client floor)",
+            "",
+            "| provider | floor | bidi | strands-agents | bidi / floor |",
+            "|---|---|---|---|---|",
+        ]
+        for provider, r in results["memory"].items():
+            floor, bidi = r.get("floor", float("nan")), r.get("bidi", float("nan"))
+            lines.append(
+                f"| {provider} | {_fmt(floor)} | {_fmt(bidi)} "
+                f"| {_fmt(r.get('strands', float('nan')))} | {_ratio(bidi, floor)} |"
+            )
+        lines.append("")
     if results.get("startup"):
         lines += [
             "## Startup (ms, fresh interpreter, .pyc warm)",
@@ -542,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
         results["receive"] = path_bench("receive", providers, pythons, args.repeats, args.rounds)
     if "send" in rows:
         results["send"] = path_bench("send", providers, pythons, args.repeats, args.rounds)
+    if "memory" in rows:
+        results["memory"] = memory_bench(providers, pythons, args.repeats)
     if "startup" in rows:
         results["startup"] = startup_bench(providers, sys.executable, runs=15)
     if "restart" in rows:

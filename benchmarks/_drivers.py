@@ -30,6 +30,16 @@ NOVA_INFERENCE = {"maxTokens": 1024, "topP": 0.9, "temperature": 0.7}
 _SHARED: dict[tuple[str, int], Any] = {}
 
 
+def _ssl_context(ca_path: str) -> Any:
+    """One TLS context trusting the benchmark server for every session of the process."""
+    ctx = _SHARED.get(("ssl", 0))
+    if ctx is None:
+        import ssl
+
+        ctx = _SHARED["ssl", 0] = ssl.create_default_context(cafile=ca_path)
+    return ctx
+
+
 def _boto_session() -> Any:
     """One boto3 session for every Nova session of the process, as a server would keep."""
     session = _SHARED.get(("boto3", 0))
@@ -91,9 +101,7 @@ class BidiDriver(Driver):
                 "client_config": {"api_key": "k", "base_url": f"http://127.0.0.1:{info['port']}/v1"}
             }
         if self.provider == "gemini":
-            import ssl
-
-            ctx = ssl.create_default_context(cafile=info["ca_path"])
+            ctx = _ssl_context(info["ca_path"])
             return {
                 "client_config": {
                     "api_key": "k",
@@ -519,11 +527,9 @@ class StrandsDriver(Driver):
                 model_id=MODEL_IDS["openai"], api_key="k", transcription_model_id=None
             )
         if self.provider == "gemini":
-            import ssl
-
             from strands.bidi.models.google import GoogleGeminiLiveModel
 
-            ctx = ssl.create_default_context(cafile=info["ca_path"])
+            ctx = _ssl_context(info["ca_path"])
             self.rate = 16000
             return GoogleGeminiLiveModel(
                 model_id=MODEL_IDS["gemini"],

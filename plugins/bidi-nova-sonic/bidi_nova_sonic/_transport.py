@@ -268,8 +268,9 @@ class NovaCRTHTTPClient(AWSCRTHTTPClient):
         if not shared.users:
             del _connections[key]  # type: ignore[arg-type]
             _connecting.pop(key, None)  # type: ignore[arg-type]
-            with contextlib.suppress(Exception):
-                await shared.connection.close()
+            # As AWSCRTHTTPClient.close() does: the shutdown wait may end cancelled (awscrt
+            # cancels it), which must not cut the caller's release short.
+            await asyncio.gather(shared.connection.close(), return_exceptions=True)
 
     async def close(self) -> None:
         """Release this session's use of the shared connection (closed with its last user)."""

@@ -22,7 +22,6 @@ Nova output semantics handled here:
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from typing import Any, Literal
 
 import attrs
 
+from bidi_core import _fastcodec as codec
 from bidi_core.events import (
     BidiAudioStreamEvent,
     BidiErrorEvent,
@@ -80,8 +80,12 @@ def _event(name: str, body: dict[str, Any]) -> NovaEvent:
 
 
 def encode_chunk(event: NovaEvent) -> bytes:
-    """Serialize one Nova event for ``BidirectionalInputPayloadPart(bytes_=...)``."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Serialize one Nova event for ``BidirectionalInputPayloadPart(bytes_=...)``.
+
+    Compact strict JSON in UTF-8 (``bidi_core._fastcodec``: orjson with the ``fast``
+    extra); a NaN or an infinity raises ValueError.
+    """
+    return codec.dumpb(event)
 
 
 def decode_chunk(data: bytes) -> NovaEvent:
@@ -90,7 +94,7 @@ def decode_chunk(data: bytes) -> NovaEvent:
     Raises:
         ValueError: The bytes are not a JSON object with an ``event`` object.
     """
-    value = json.loads(data)
+    value = codec.loads(data)
     if not isinstance(value, dict) or not isinstance(value.get("event"), dict):
         msg = "A Nova output chunk must be a JSON object with an 'event' object."
         raise ValueError(msg)
@@ -206,7 +210,7 @@ def audio_input(prompt_name: str, content_name: str, pcm: bytes) -> NovaEvent:
         {
             "promptName": prompt_name,
             "contentName": content_name,
-            "content": base64.b64encode(pcm).decode("ascii"),
+            "content": codec.b64encode(pcm),
         },
     )
 
@@ -552,7 +556,7 @@ class OutputTranslator:
         if not isinstance(data, str) or not data:
             return
         try:
-            audio = base64.b64decode(data)
+            audio = codec.b64decode(data)  # strict: anything but base64 is refused
         except ValueError as exc:  # binascii.Error, or a non-ASCII str
             out.append(
                 BidiErrorEvent(

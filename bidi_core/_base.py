@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, ClassVar, Self
 
+from ._config import check_number
 from ._errors import (
     BidiConnectionError,
     BidiError,
@@ -377,6 +378,10 @@ class BidiModelBase:
                 "Call stop() before starting it again."
             )
             raise BidiModelStateError(msg)
+        # Plugins check their config in the constructor; a NaN bound here would never fire.
+        where = f"{type(self).__name__}."
+        check_number(self.open_timeout, where=f"{where}open_timeout", above=0, optional=True)
+        check_number(self.close_timeout, where=f"{where}close_timeout", above=0)
         inputs = InputPreparer(
             self.input_sample_rate(), tuple(self.capabilities.input_sample_rates)
         )

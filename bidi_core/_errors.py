@@ -4,8 +4,9 @@
 
     BidiError
     ├── UnknownModelError (also LookupError)   no model registered under that name
-    ├── DuplicateModelError                     two plugins registered the same name
-    ├── PluginLoadError                         a plugin failed to import or to register
+    ├── PluginError                             a plugin misbehaved (the others still work)
+    │   ├── DuplicateModelError                 two plugins registered the same name
+    │   └── PluginLoadError                     a plugin failed to import or to register
     ├── ConfigError (also ValueError)           unknown or invalid config key / keyword
     │   └── MissingCredentialsError             no credentials found: names what to set
     ├── BidiModelStateError (also RuntimeError) misuse: send before start, double start, ...
@@ -37,6 +38,7 @@ __all__ = [
     "DuplicateModelError",
     "MissingCredentialsError",
     "MissingDependencyError",
+    "PluginError",
     "PluginLoadError",
     "ProviderError",
     "ProviderProtocolError",
@@ -57,11 +59,17 @@ class UnknownModelError(BidiError, LookupError):
         return str(self.args[0]) if self.args else ""
 
 
-class DuplicateModelError(BidiError):
-    """Two plugins registered the same model name."""
+class PluginError(BidiError):
+    """A plugin misbehaved: it failed to load, clashed with another, or its factory
+    returned something that is not a model. The message names the plugin (and its
+    distribution); other plugins keep working."""
 
 
-class PluginLoadError(BidiError):
+class DuplicateModelError(PluginError):
+    """Two plugins registered the same model name (the message names both)."""
+
+
+class PluginLoadError(PluginError):
     """A plugin could not be imported or failed while registering its models."""
 
 

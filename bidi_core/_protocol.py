@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import typing
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import attrs
+
+from .audio import check_sample_rate
 
 if TYPE_CHECKING:  # annotations only: listing models does not import the event schema
     from collections.abc import AsyncIterable
@@ -20,6 +24,7 @@ __all__ = [
 ]
 
 Modality: TypeAlias = Literal["text", "audio", "image"]
+_MODALITIES: tuple[str, ...] = typing.get_args(Modality)
 
 
 @runtime_checkable
@@ -68,7 +73,11 @@ def _frozen_tuple(value: Any) -> tuple[Any, ...]:
     if isinstance(value, str):  # tuple("audio") would split it into characters
         msg = f"Expected a sequence, got the single str {value!r}; wrap it: ({value!r},)."
         raise TypeError(msg)
-    return tuple(value)
+    try:
+        return tuple(value)
+    except TypeError:
+        msg = f"Expected a sequence such as ('text', 'audio'), got {value!r}."
+        raise TypeError(msg) from None
 
 
 @attrs.frozen(kw_only=True)
@@ -106,6 +115,40 @@ class ModelCapabilities:
     image_mime_types: tuple[str, ...] = attrs.field(
         default=("image/jpeg", "image/png"), converter=_frozen_tuple
     )
+
+    def __attrs_post_init__(self) -> None:
+        # Plugins declare these; a wrong one would break `bidi models` or input checks later.
+        for name in ("input_modalities", "output_modalities"):
+            for modality in getattr(self, name):
+                if modality not in _MODALITIES:
+                    msg = (
+                        f"ModelCapabilities.{name} holds {modality!r}; modalities are "
+                        f"{', '.join(map(repr, _MODALITIES))}."
+                    )
+                    raise ValueError(msg)
+        for name in ("tools", "interruption", "output_truncation", "resumption", "resamples_input"):
+            if not isinstance(getattr(self, name), bool):
+                msg = f"ModelCapabilities.{name} must be a bool (got {getattr(self, name)!r})."
+                raise TypeError(msg)
+        limit = self.connection_limit_s
+        if limit is not None and (
+            isinstance(limit, bool)
+            or not isinstance(limit, int | float)
+            or not math.isfinite(limit)
+            or limit <= 0
+        ):
+            msg = (
+                "ModelCapabilities.connection_limit_s must be a number of seconds > 0, "
+                f"or None (got {limit!r})."
+            )
+            raise ValueError(msg)
+        for rate in self.input_sample_rates:
+            check_sample_rate(rate, where="ModelCapabilities.input_sample_rates")
+        check_sample_rate(self.output_sample_rate, where="ModelCapabilities.output_sample_rate")
+        for mime in self.image_mime_types:
+            if not isinstance(typing.cast(object, mime), str):
+                msg = f"ModelCapabilities.image_mime_types must hold str (got {mime!r})."
+                raise TypeError(msg)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe summary (used by ``bidi models`` and ``list_models()``)."""

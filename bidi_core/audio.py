@@ -8,11 +8,17 @@ take (DESIGN §2: resample inside the adapter). The IO layer prefers ``soxr`` (t
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from array import array
 
+from ._json import short_repr
+
 __all__ = [
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "StreamResampler",
+    "check_sample_rate",
     "duration_ms",
     "rms",
     "silence",
@@ -21,6 +27,42 @@ __all__ = [
 ]
 
 _LITTLE = sys.byteorder == "little"
+
+#: The lowest sample rate bidi takes anywhere (events, model config, IO channels), in Hz.
+MIN_SAMPLE_RATE = 8000
+#: The highest sample rate bidi takes anywhere, in Hz.
+MAX_SAMPLE_RATE = 192_000
+
+
+def check_sample_rate(value: object, *, where: str) -> int:
+    """Return *value* as an ``int`` sample rate, or raise naming *where*.
+
+    A rate is a whole number of Hz from :data:`MIN_SAMPLE_RATE` to
+    :data:`MAX_SAMPLE_RATE` (8,000 to 192,000). Anything else is refused before it
+    can corrupt audio: ``16`` (kHz given for Hz) would turn 20 ms into a megabyte,
+    ``1`` would block the event loop resampling, NaN or ``1e9`` would shrink a chunk
+    to a sample. Integral numbers of another type (``16000.0``, ``numpy.int32``)
+    are returned as ``int``.
+
+    Raises:
+        TypeError: *value* is not a number (or is a bool).
+        ValueError: *value* is not a whole number in the range.
+    """
+    if type(value) is int and MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
+        return value
+    hint = (
+        f"must be a whole number of Hz from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} "
+        f"(got {short_repr(value)})"
+    )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        msg = f"{where} {hint}, a {type(value).__name__}."
+        raise TypeError(msg)
+    rate = float(value)
+    if not rate.is_integer() or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        khz = " Rates are in Hz, not kHz: 16 kHz is 16000." if 0 < rate < 1000 else ""
+        msg = f"{where} {hint}.{khz}"
+        raise ValueError(msg)
+    return int(rate)
 
 
 def _samples(pcm: bytes) -> array[int]:
@@ -102,9 +144,8 @@ class StreamResampler:
     """
 
     def __init__(self, from_rate: int, to_rate: int) -> None:
-        if from_rate <= 0 or to_rate <= 0:
-            msg = f"Sample rates must be positive (got {from_rate!r} -> {to_rate!r})."
-            raise ValueError(msg)
+        from_rate = check_sample_rate(from_rate, where="StreamResampler from_rate")
+        to_rate = check_sample_rate(to_rate, where="StreamResampler to_rate")
         self.from_rate = from_rate
         self.to_rate = to_rate
         self._step = from_rate / to_rate

@@ -17,15 +17,25 @@ events (:data:`BidiOutputEvent`) are yielded by ``model.receive()``.
 from __future__ import annotations
 
 import base64
-import binascii
-import difflib
-import types
 import typing
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal, TypeAlias, Union
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
+from ._event_checks import (
+    check_audio,
+    check_base64,
+    need_bool,
+    need_bytes,
+    need_int,
+    need_json_dict,
+    need_str,
+    need_typed_dict,
+    wrong,
+)
+from ._event_decode import EventDecodeError, decode, json_copy
+from ._json import short_repr
 from .types import ToolResult, ToolUse
 
 __all__ = [
@@ -56,12 +66,13 @@ __all__ = [
 ]
 
 StopReason: TypeAlias = Literal["complete", "interrupted", "tool_use", "error"]
+_STOP_REASONS: tuple[str, ...] = typing.get_args(StopReason)
 
 _EVENT_CLASSES: dict[str, type[BidiEvent]] = {}
 
 
 def _bytes_repr(value: bytes) -> str:
-    return f"<{len(value)} bytes>"
+    return f"<{len(value)} bytes>" if isinstance(value, bytes) else short_repr(value)
 
 
 def _bytes_field() -> Any:
@@ -69,18 +80,27 @@ def _bytes_field() -> Any:
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    where = "BidiToolCancelEvent.tool_use_ids"
     if isinstance(value, str):  # tuple("call_1") would split it into characters
-        msg = f"Expected a sequence of ids, got the single str {value!r}; wrap it: ({value!r},)."
+        msg = (
+            f"{where} must be a sequence of ids, got the single str {short_repr(value)}; "
+            "wrap it in a tuple."
+        )
+        raise TypeError(msg)
+    if not isinstance(typing.cast(object, value), Iterable) or isinstance(value, bytes | dict):
+        kind = type(value).__name__
+        msg = f"{where} must be a sequence of ids (got {short_repr(value)}, a {kind})."
         raise TypeError(msg)
     return tuple(value)
 
 
+def _to_dict(value: Any) -> Any:
+    # Anything else is kept, for the event's check to refuse naming the field.
+    return dict(value) if isinstance(value, Mapping) else value
+
+
 def _dict_field() -> Any:
-    return attrs.field(factory=dict, converter=dict, hash=False)
-
-
-class EventDecodeError(ValueError):
-    """A dictionary could not be turned into an event; the message says which field is wrong."""
+    return attrs.field(factory=dict, converter=_to_dict, hash=False)
 
 
 class BidiEvent:
@@ -106,17 +126,9 @@ class BidiEvent:
             elif isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, dict):
-                value = _json_copy(value)
+                value = json_copy(value)
             out[field.name] = value
         return out
-
-
-def _json_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_copy(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_copy(v) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------- input
@@ -134,6 +146,12 @@ class BidiTextInputEvent(BidiEvent):
     type: ClassVar[str] = "bidi_text_input"
     text: str
     role: str = "user"
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.text) is not str:
+            need_str(self, "text")
+        if type(self.role) is not str:
+            need_str(self, "role")
 
 
 @attrs.frozen(kw_only=True)
@@ -154,6 +172,8 @@ class BidiAudioInputEvent(BidiEvent):
     format: str = "pcm"
     channels: int = 1
 
+    __attrs_post_init__ = check_audio
+
 
 @attrs.frozen(kw_only=True)
 class BidiImageInputEvent(BidiEvent):
@@ -170,6 +190,15 @@ class BidiImageInputEvent(BidiEvent):
     mime_type: str
     encoding: Literal["raw", "base64"] = "raw"
 
+    def __attrs_post_init__(self) -> None:
+        need_bytes(self, "image", "the image file, or its base64 text with encoding='base64'")
+        if type(self.mime_type) is not str:
+            need_str(self, "mime_type")
+        if self.encoding not in ("raw", "base64"):
+            wrong(self, "encoding", "'raw' or 'base64'", self.encoding, ValueError)
+        if self.encoding == "base64":
+            check_base64(self, "image")
+
     def raw_bytes(self) -> bytes:
         """Return the image file bytes whatever ``encoding`` says."""
         return base64.b64decode(self.image) if self.encoding == "base64" else self.image
@@ -182,6 +211,25 @@ class ToolResultEvent(BidiEvent):
     type: ClassVar[str] = "tool_result"
     tool_result: ToolResult = attrs.field(hash=False)
 
+    def __attrs_post_init__(self) -> None:
+        result = need_typed_dict(
+            self, "tool_result", {"toolUseId": "str", "status": "", "content": ""}
+        )
+        if result["status"] not in ("success", "error"):
+            wrong(
+                self, "tool_result['status']", "'success' or 'error'", result["status"], ValueError
+            )
+        content = result["content"]
+        if not isinstance(content, list | tuple):
+            wrong(
+                self, "tool_result['content']", "a list of {'text': ...} or {'json': ...}", content
+            )
+        for i, item in enumerate(content):
+            if not isinstance(item, dict):
+                wrong(self, f"tool_result['content'][{i}]", "a dict such as {'text': ...}", item)
+            if "text" in item and not isinstance(item["text"], str):
+                wrong(self, f"tool_result['content'][{i}]['text']", "a str", item["text"])
+
 
 # -------------------------------------------------------------------------- output
 
@@ -193,6 +241,12 @@ class BidiConnectionStartEvent(BidiEvent):
     type: ClassVar[str] = "bidi_connection_start"
     connection_id: str
     model: str
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.connection_id) is not str:
+            need_str(self, "connection_id")
+        if type(self.model) is not str:
+            need_str(self, "model")
 
 
 @attrs.frozen(kw_only=True)
@@ -210,6 +264,13 @@ class BidiConnectionRestartEvent(BidiEvent):
     message: str
     restart_config: dict[str, Any] = _dict_field()
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.reason) is not str:
+            need_str(self, "reason")
+        if type(self.message) is not str:
+            need_str(self, "message")
+        need_json_dict(self, "restart_config")
+
 
 @attrs.frozen(kw_only=True)
 class BidiConnectionCloseEvent(BidiEvent):
@@ -219,6 +280,12 @@ class BidiConnectionCloseEvent(BidiEvent):
     connection_id: str
     reason: str
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.connection_id) is not str:
+            need_str(self, "connection_id")
+        if type(self.reason) is not str:
+            need_str(self, "reason")
+
 
 @attrs.frozen(kw_only=True)
 class BidiResponseStartEvent(BidiEvent):
@@ -226,6 +293,10 @@ class BidiResponseStartEvent(BidiEvent):
 
     type: ClassVar[str] = "bidi_response_start"
     response_id: str
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.response_id) is not str:
+            need_str(self, "response_id")
 
 
 @attrs.frozen(kw_only=True)
@@ -238,6 +309,11 @@ class BidiAudioStreamEvent(BidiEvent):
     format: str = "pcm"
     channels: int = 1
     response_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_audio(self)
+        if self.response_id is not None and type(self.response_id) is not str:
+            need_str(self, "response_id", optional=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -259,6 +335,19 @@ class BidiTranscriptStreamEvent(BidiEvent):
     current_transcript: str | None = None
     item_id: str | None = None
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.role) is not str:
+            need_str(self, "role")
+        if type(self.text) is not str:
+            need_str(self, "text")
+        final: object = self.is_final  # typed object: mypy may not assume it is a bool
+        if type(final) is not bool:
+            need_bool(self, "is_final")
+        if self.current_transcript is not None and type(self.current_transcript) is not str:
+            need_str(self, "current_transcript", optional=True)
+        if self.item_id is not None and type(self.item_id) is not str:
+            need_str(self, "item_id", optional=True)
+
 
 @attrs.frozen(kw_only=True)
 class BidiInterruptionEvent(BidiEvent):
@@ -268,6 +357,12 @@ class BidiInterruptionEvent(BidiEvent):
     reason: str = "user_speech"
     response_id: str | None = None
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.reason) is not str:
+            need_str(self, "reason")
+        if self.response_id is not None and type(self.response_id) is not str:
+            need_str(self, "response_id", optional=True)
+
 
 @attrs.frozen(kw_only=True)
 class BidiResponseCompleteEvent(BidiEvent):
@@ -276,6 +371,13 @@ class BidiResponseCompleteEvent(BidiEvent):
     type: ClassVar[str] = "bidi_response_complete"
     response_id: str
     stop_reason: StopReason = "complete"
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.response_id) is not str:
+            need_str(self, "response_id")
+        if self.stop_reason not in _STOP_REASONS:
+            expected = ", ".join(map(repr, _STOP_REASONS))
+            wrong(self, "stop_reason", f"one of {expected}", self.stop_reason, ValueError)
 
 
 @attrs.frozen(kw_only=True)
@@ -299,6 +401,16 @@ class BidiUsageEvent(BidiEvent):
     output_details: dict[str, int] = _dict_field()
     cached_tokens: int = 0
 
+    def __attrs_post_init__(self) -> None:
+        for name in ("input_tokens", "output_tokens", "total_tokens", "cached_tokens"):
+            need_int(self, name)
+        for name in ("input_details", "output_details"):
+            details = getattr(self, name)
+            if not isinstance(details, dict) or not all(
+                isinstance(k, str) and type(v) is int for k, v in details.items()
+            ):
+                wrong(self, name, "a dict of str to int, e.g. {'audio': 40}", details)
+
 
 @attrs.frozen(kw_only=True)
 class BidiErrorEvent(BidiEvent):
@@ -310,6 +422,16 @@ class BidiErrorEvent(BidiEvent):
     recoverable: bool = True
     details: dict[str, Any] = _dict_field()
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.message) is not str:
+            need_str(self, "message")
+        if self.code is not None and type(self.code) is not str:
+            need_str(self, "code", optional=True)
+        recoverable: object = self.recoverable
+        if type(recoverable) is not bool:
+            need_bool(self, "recoverable")
+        need_json_dict(self, "details")
+
 
 @attrs.frozen(kw_only=True)
 class ToolUseStreamEvent(BidiEvent):
@@ -318,6 +440,9 @@ class ToolUseStreamEvent(BidiEvent):
     type: ClassVar[str] = "tool_use_stream"
     tool_use: ToolUse = attrs.field(hash=False)
 
+    def __attrs_post_init__(self) -> None:
+        need_typed_dict(self, "tool_use", {"toolUseId": "str", "name": "str", "input": ""})
+
 
 @attrs.frozen(kw_only=True)
 class BidiToolCancelEvent(BidiEvent):
@@ -325,6 +450,11 @@ class BidiToolCancelEvent(BidiEvent):
 
     type: ClassVar[str] = "bidi_tool_cancel"
     tool_use_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        for i, tool_use_id in enumerate(self.tool_use_ids):
+            if not isinstance(tool_use_id, str):
+                wrong(self, f"tool_use_ids[{i}]", "a str", tool_use_id)
 
 
 @attrs.frozen(kw_only=True)
@@ -341,6 +471,12 @@ class BidiAudioDroppedEvent(BidiEvent):
     dropped_chunks: int
     dropped_bytes: int
     reason: str = "output_queue_full"
+
+    def __attrs_post_init__(self) -> None:
+        need_int(self, "dropped_chunks", low=0)
+        need_int(self, "dropped_bytes", low=0)
+        if type(self.reason) is not str:
+            need_str(self, "reason")
 
 
 BidiInputEvent: TypeAlias = BidiTextInputEvent | BidiAudioInputEvent | BidiImageInputEvent
@@ -366,114 +502,6 @@ def event_types() -> dict[str, type[BidiEvent]]:
     return dict(_EVENT_CLASSES)
 
 
-# ---------------------------------------------------------------------- from_dict
-
-_HINTS: dict[Any, dict[str, Any]] = {}
-
-
-def _hints(cls: Any) -> dict[str, Any]:
-    """Return the resolved type hints of an event class or a ``TypedDict`` (cached)."""
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = typing.get_type_hints(cls)
-        _HINTS[cls] = hints
-    return hints
-
-
-def _describe(value: Any) -> str:
-    return type(value).__name__
-
-
-def _coerce(where: str, hint: Any, value: Any) -> Any:
-    """Check *value* against *hint* and decode what JSON cannot carry (bytes, tuples)."""
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(where, option, value)
-            except EventDecodeError as exc:
-                errors.append(str(exc))
-        raise EventDecodeError(errors[0])
-    if origin is Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            msg = f"{where} must be one of {allowed!r} (got {value!r})."
-            raise EventDecodeError(msg)
-        return value
-    if hint is bytes:
-        if not isinstance(value, str):
-            msg = f"{where} must be a base64 string (got {_describe(value)})."
-            raise EventDecodeError(msg)
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            msg = f"{where} is not valid base64: {exc}."
-            raise EventDecodeError(msg) from exc
-    if hint is bool:
-        if not isinstance(value, bool):
-            msg = f"{where} must be a bool (got {_describe(value)})."
-            raise EventDecodeError(msg)
-        return value
-    if hint is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            msg = f"{where} must be an int (got {_describe(value)})."
-            raise EventDecodeError(msg)
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            msg = f"{where} must be a str (got {_describe(value)})."
-            raise EventDecodeError(msg)
-        return value
-    if hint is Any:
-        return value
-    if origin is list:
-        (item_hint,) = typing.get_args(hint)
-        if not isinstance(value, list | tuple):
-            msg = f"{where} must be a list (got {_describe(value)})."
-            raise EventDecodeError(msg)
-        return [_coerce(f"{where}[{i}]", item_hint, v) for i, v in enumerate(value)]
-    if origin is tuple:
-        (item_hint, _) = typing.get_args(hint)
-        if not isinstance(value, list | tuple):
-            msg = f"{where} must be a list (got {_describe(value)})."
-            raise EventDecodeError(msg)
-        return tuple(_coerce(f"{where}[{i}]", item_hint, v) for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            msg = f"{where} must be an object (got {_describe(value)})."
-            raise EventDecodeError(msg)
-        _, value_hint = typing.get_args(hint)
-        for key, item in value.items():
-            if not isinstance(key, str):
-                msg = f"{where} must have str keys (got {key!r})."
-                raise EventDecodeError(msg)
-            if value_hint is not Any:
-                _coerce(f"{where}[{key!r}]", value_hint, item)
-        return dict(value)
-    if typing.is_typeddict(hint):
-        # ToolUse, ToolResult and their parts: check the keys they declare, keep the rest.
-        if not isinstance(value, Mapping):
-            msg = f"{where} must be an object (got {_describe(value)})."
-            raise EventDecodeError(msg)
-        hints = _hints(hint)
-        required: frozenset[str] = hint.__required_keys__
-        missing = [k for k in hints if k in required and k not in value]
-        if missing:
-            msg = f"{where} is missing key(s) {', '.join(map(repr, missing))}."
-            raise EventDecodeError(msg)
-        for key, item in value.items():
-            if key in hints:
-                _coerce(f"{where}[{key!r}]", hints[key], item)
-        return _json_copy(dict(value))
-    return value  # pragma: no cover - every field hint is handled above
-
-
 def from_dict(data: Mapping[str, Any]) -> BidiEvent:
     """Rebuild an event from :meth:`BidiEvent.to_dict` output.
 
@@ -484,43 +512,9 @@ def from_dict(data: Mapping[str, Any]) -> BidiEvent:
         The event, equal to the one ``data`` was made from.
 
     Raises:
-        EventDecodeError: ``type`` is unknown, or a field is missing, unknown or mistyped.
-            The message names the field.
+        EventDecodeError: ``type`` is unknown, or a field is missing, unknown, mistyped
+            or refused by the event's own checks, or the data nests deeper than
+            100 levels. The message names the field.
     """
-    if not isinstance(typing.cast(object, data), Mapping):
-        msg = f"An event must be a mapping with a 'type' key (got {_describe(data)})."
-        raise EventDecodeError(msg)
-    if "type" not in data:
-        msg = (
-            "An event mapping needs a 'type' key naming its event type, e.g. "
-            f"'bidi_text_input' (got keys {sorted(map(str, data))!r})."
-        )
-        raise EventDecodeError(msg)
-    event_type = data.get("type")
-    cls = _EVENT_CLASSES.get(event_type) if isinstance(event_type, str) else None
-    if cls is None:
-        close = difflib.get_close_matches(str(event_type), _EVENT_CLASSES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        msg = (
-            f"Unknown event type {event_type!r}.{hint} "
-            f"Known types: {', '.join(sorted(_EVENT_CLASSES))}."
-        )
-        raise EventDecodeError(msg)
-    fields = {f.name: f for f in attrs.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields) - {"type"}, key=str)
-    if unknown:
-        msg = (
-            f"{event_type!r} event has unknown field(s) {', '.join(map(repr, unknown))}; "
-            f"accepted fields: {', '.join(fields)}."
-        )
-        raise EventDecodeError(msg)
-    hints = _hints(cls)
-    kwargs: dict[str, Any] = {}
-    for name, field in fields.items():
-        if name not in data:
-            if field.default is attrs.NOTHING:
-                msg = f"{event_type!r} event is missing the required field {name!r}."
-                raise EventDecodeError(msg)
-            continue
-        kwargs[name] = _coerce(f"{event_type!r} field {name!r}", hints[name], data[name])
-    return cls(**kwargs)
+    event: BidiEvent = decode(data, _EVENT_CLASSES)
+    return event

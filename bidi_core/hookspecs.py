@@ -53,17 +53,31 @@ def bidi_register_models(register: RegisterModel) -> None:
     import provider SDKs *inside* the factory, so that ``list_models()`` stays cheap
     and a broken SDK only breaks its own model.
 
+    What ``register`` checks (a bad value fails this plugin with a
+    :class:`bidi_core.PluginLoadError`; other plugins still load):
+
+    * *name*: lower-case letters, digits and ``_``, starting with a letter, at most
+      64 characters (``nova_sonic``), so nothing printed from it can spoof output.
+    * *capabilities*: a :class:`bidi_core.ModelCapabilities`, or None.
+    * *summary*: a ``str`` (``bidi models`` prints control characters escaped).
+    * Extra keyword arguments, kept in :attr:`bidi_core.ModelInfo.extra`; the core
+      reads these: ``credentials=`` (a zero-argument callable: were credentials
+      found? env and files only, no network), ``env_vars=`` (the environment
+      variables the model reads, a str or a list of str, listed by ``bidi models``),
+      ``fake="module:serve"`` (its fake server, for ``bidi chat --fake``) and
+      ``check="module:func"`` or the function itself (``func(model)`` returns a
+      :class:`bidi_core.diagnostics.CheckInfo` for ``bidi check``). Any other key:
+      JSON data or a callable.
+
+    Two plugins registering the same *name* make it unavailable: ``get_model(name)``
+    raises :class:`bidi_core.DuplicateModelError` naming both (the core does not
+    guess which one was meant), it is listed once in ``Registry.plugin_errors``,
+    and every other model of both plugins works. ``factory(**config)`` runs when
+    ``get_model`` is called; what it returns must be a :class:`bidi_core.BidiModel`
+    (else :class:`bidi_core.PluginError`).
+
     Args:
-        register: Adds *factory* under *name*. Raises
-            :class:`bidi_core.DuplicateModelError` if another plugin already
-            registered *name*. Extra keyword arguments are kept in
-            :class:`bidi_core.ModelInfo.extra`; the core reads these:
-            ``credentials=`` (a zero-argument callable: were credentials found? env
-            and files only, no network), ``env_vars=`` (the environment variables
-            the model reads, listed by ``bidi models``), ``fake="module:serve"``
-            (its fake server, for ``bidi chat --fake``) and ``check="module:func"``
-            (``func(model)`` returns a :class:`bidi_core.diagnostics.CheckInfo`
-            for ``bidi check``).
+        register: Adds *factory* under *name*.
 
     Example::
 

@@ -28,7 +28,13 @@ from typing import Any, ClassVar
 import attrs
 
 from ._base import BidiModelBase
-from ._config import check_keys, copy_config
+from ._config import (
+    check_keys,
+    check_model_id,
+    check_number,
+    check_sample_rate,
+    copy_config,
+)
 from ._errors import BidiConnectionError, ConfigError
 from ._simulated_hooks import simulated_capabilities
 from .events import (
@@ -65,11 +71,9 @@ _AUDIO_KEYS = ("input_sample_rate", "output_sample_rate", "voice", "channels", "
 
 
 def _rate(audio: dict[str, Any], key: str, default: int) -> int:
-    rate = audio.get(key, default)
-    if not isinstance(rate, int) or isinstance(rate, bool) or rate < 8000:
-        msg = f"{key!r} must be an int sample rate >= 8000 (got {rate!r})."
-        raise ConfigError(msg)
-    return rate
+    return check_sample_rate(
+        audio.get(key, default), where=f"simulated provider_config['audio'][{key!r}]"
+    )
 
 
 class SimulatedModel(BidiModelBase):
@@ -94,8 +98,9 @@ class SimulatedModel(BidiModelBase):
             check_keys(
                 kwargs, ["model_id", "provider_config", "client_config"], where="SimulatedModel()"
             )
-        provider_config = copy_config(provider_config or {})
-        client_config = copy_config(client_config or {})
+        check_model_id(model_id, where="SimulatedModel", example=DEFAULT_MODEL_ID)
+        provider_config = copy_config(provider_config if provider_config is not None else {})
+        client_config = copy_config(client_config if client_config is not None else {})
         check_keys(
             provider_config,
             ("audio", "connection_limit_s", *_ASSISTANT_KEYS),
@@ -116,12 +121,13 @@ class SimulatedModel(BidiModelBase):
                 f"format={audio.get('format', 'pcm')!r})."
             )
             raise ConfigError(msg)
-        limit = provider_config.get("connection_limit_s")
-        if limit is not None and (
-            not isinstance(limit, int | float) or isinstance(limit, bool) or limit <= 0
-        ):
-            msg = f"'connection_limit_s' must be a number of seconds > 0 or None (got {limit!r})."
-            raise ConfigError(msg)
+        limit = check_number(
+            provider_config.get("connection_limit_s"),
+            where="simulated provider_config['connection_limit_s']",
+            above=0,
+            optional=True,
+            unit="seconds",
+        )
         assistant_options = {k: provider_config[k] for k in _ASSISTANT_KEYS if k in provider_config}
         assistant_options["output_sample_rate"] = out_rate
         self._assistant_config = sa.AssistantConfig.from_options(

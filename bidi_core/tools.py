@@ -36,6 +36,8 @@ import enum
 import functools
 import inspect
 import json
+import logging
+import math
 import re
 import types
 import typing
@@ -43,9 +45,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar, Union, overload
 
 from ._errors import ToolError
+from ._json import MAX_JSON_DEPTH, json_problem
 from .types import ToolResult, ToolResultContent, ToolSpec, ToolUse
 
 __all__ = ["AgentTool", "tool", "tool_result_text", "to_agent_tool"]
+
+logger = logging.getLogger("bidi_core.tools")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -87,8 +92,13 @@ class AgentTool[**P, R]:
                 "(at most 64, starting with a letter or '_'); pass @tool(name=...)."
             )
             raise ToolError(msg)
-        if timeout is not None and timeout <= 0:
-            msg = f"A tool timeout must be positive seconds or None, got {timeout!r}."
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            msg = f"A tool timeout must be a number of seconds > 0, or None (got {timeout!r})."
             raise ToolError(msg)
         self.func = func
         self.name = tool_name
@@ -217,7 +227,10 @@ class AgentTool[**P, R]:
             return error_result(
                 tool_use_id, f"Tool {self.name!r} failed: {type(exc).__name__}: {exc}"
             )
-        return success_result(tool_use_id, value)
+        result = success_result(tool_use_id, value)
+        if result["status"] == "error":  # the value itself could not be sent
+            logger.warning("Tool %r: %s", self.name, tool_result_text(result))
+        return result
 
 
 class _BadArgumentsError(ValueError):
@@ -282,15 +295,39 @@ def to_agent_tool(obj: Any) -> AgentTool[..., Any]:
 
 
 def success_result(tool_use_id: str, value: Any) -> ToolResult:
-    """Build a ``"success"`` result: strings as text, anything JSON-able as JSON."""
+    """Build a ``"success"`` result: strings as text, anything JSON-able as JSON.
+
+    The result is always strict JSON: a float NaN or infinity becomes the string
+    ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` (the names Python's ``json`` uses,
+    so the model still learns what the tool said), and a value that is not JSON is
+    sent as its ``repr`` text. A value nested deeper than
+    :data:`~bidi_core._json.MAX_JSON_DEPTH` levels gives an ``"error"`` result
+    saying so, since no provider takes it.
+    """
     content: list[ToolResultContent]
     if isinstance(value, str):
         content = [{"text": value}]
-    elif _jsonable(value):
-        content = [{"json": _plain(value)}]
     else:
-        content = [{"text": repr(value)}]
+        try:
+            plain = _plain(value)
+        except _TooDeepError:
+            return error_result(
+                tool_use_id,
+                f"The tool returned a value nested deeper than {MAX_JSON_DEPTH} levels, "
+                "which cannot be sent to the model; it should return a flatter value.",
+            )
+        if json_problem(plain) is None:
+            content = [{"json": plain}]
+        else:
+            content = [{"text": _safe_repr(value)}]
     return {"toolUseId": tool_use_id, "status": "success", "content": content}
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # a broken __repr__ (or one that recurses too deep)
+        return f"<{type(value).__name__} object: its repr failed with {type(exc).__name__}>"
 
 
 def error_result(tool_use_id: str, message: str) -> ToolResult:
@@ -450,22 +487,38 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 def _jsonable(value: Any) -> bool:
     try:
-        json.dumps(_plain(value))
-    except (TypeError, ValueError):
+        return json_problem(_plain(value)) is None
+    except _TooDeepError:
         return False
-    return True
 
 
-def _plain(value: Any) -> Any:
-    """Turn enums, dataclasses and tuples into JSON-able values."""
+class _TooDeepError(ValueError):
+    pass
+
+
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Turn enums, dataclasses, tuples and non-finite floats into JSON values.
+
+    Raises:
+        _TooDeepError: *value* nests deeper than MAX_JSON_DEPTH (stops long
+            before Python's recursion limit).
+    """
+    if depth > MAX_JSON_DEPTH:
+        msg = f"nested deeper than {MAX_JSON_DEPTH} levels"
+        raise _TooDeepError(msg)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE.get(value, "NaN")
     if isinstance(value, enum.Enum):
-        return _plain(value.value)
+        return _plain(value.value, depth + 1)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     return value
 
 

@@ -82,8 +82,8 @@ def test_stream_resampler_keeps_speech_intelligible() -> None:
 
 
 def test_stream_resampler_rejects_bad_rates_and_passes_equal_rates() -> None:
-    """Non-positive rates raise ValueError; equal rates return the input unchanged."""
-    with pytest.raises(ValueError, match="positive"):
+    """Rates outside 8,000-192,000 Hz raise ValueError; equal rates return the input unchanged."""
+    with pytest.raises(ValueError, match="whole number of Hz from 8000 to 192000"):
         StreamResampler(0, 16000)
     assert StreamResampler(16000, 16000).process(pcm(1, 2, 3)) == pcm(1, 2, 3)
     assert StreamResampler(16000, 8000).process(b"") == b""

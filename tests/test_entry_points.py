@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import bidi_core
-from bidi_core import PluginLoadError, Registry, UnknownModelError
+from bidi_core import DuplicateModelError, PluginLoadError, Registry, UnknownModelError
 from bidi_core.simulated import SimulatedModel
 
 GOOD_HOOKS = """
@@ -161,3 +162,111 @@ def test_core_simulated_entry_point_comes_from_installed_metadata(
     assert info.capabilities is not None
     assert "audio" in info.capabilities.input_modalities
     assert info.extra["credentials"]() is True
+
+
+# ------------------------------------------------- one bad plugin, the others work
+
+CLASH_HOOKS = """
+import bidi_core
+
+def _create(**config):
+    from bidi_core.simulated import SimulatedModel
+    return SimulatedModel(**config)
+
+@bidi_core.hookimpl
+def bidi_register_models(register):
+    register("shared_voice", _create, summary="Claimed twice.")
+    register("{name}", _create, summary="Only mine.")
+"""
+
+
+def print_models_text(registry: Registry) -> str:
+    """What `bidi models` prints for *registry*."""
+    from bidi_core.cli._models import print_models
+
+    out = io.StringIO()
+    print_models(registry, out=out)
+    return out.getvalue()
+
+
+def test_two_distributions_claiming_one_name_break_nothing_else(site: Path) -> None:
+    """A clash is reported once, naming both distributions; every other model still works."""
+    install_dist(site, "bidi-throwaway-one", "1.0", CLASH_HOOKS)
+    install_dist(site, "bidi-throwaway-two", "2.0", CLASH_HOOKS)
+    registry = Registry()
+    names = [info.name for info in registry.list_models()]
+    assert {"simulated", "throwaway_one", "throwaway_two"} <= set(names)
+    assert "shared_voice" not in names
+    for name in ("simulated", "throwaway_one", "throwaway_two"):
+        assert isinstance(registry.get_model(name), SimulatedModel)
+    (clash,) = [e for e in registry.plugin_errors if isinstance(e, DuplicateModelError)]
+    message = str(clash)
+    assert "'bidi-throwaway-one' 1.0" in message
+    assert "'bidi-throwaway-two' 2.0" in message
+    assert "bidi_core" not in message  # the core is not blamed
+    with pytest.raises(DuplicateModelError) as info:
+        registry.get_model("shared_voice")
+    assert info.value is clash
+    text = print_models_text(registry)
+    assert "throwaway_one" in text
+    assert text.count("'shared_voice' is registered by more than one plugin") == 1
+
+
+@pytest.mark.parametrize(
+    ("hooks", "what"),
+    [
+        pytest.param("raise SystemExit(3)\n", "SystemExit(3)", id="exit-at-import"),
+        pytest.param("raise KeyboardInterrupt\n", "KeyboardInterrupt", id="ctrl-c-at-import"),
+        pytest.param(
+            "import bidi_core\n\n@bidi_core.hookimpl\ndef bidi_register_models(register):\n"
+            "    raise SystemExit('bye')\n",
+            "SystemExit(bye)",
+            id="exit-in-hook",
+        ),
+        pytest.param(
+            "import bidi_core\n\n@bidi_core.hookimpl\ndef bidi_register_models(register):\n"
+            "    raise KeyboardInterrupt\n",
+            "KeyboardInterrupt",
+            id="ctrl-c-in-hook",
+        ),
+    ],
+)
+def test_a_plugin_raising_an_exit_is_reported_and_bidi_models_goes_on(
+    site: Path, hooks: str, what: str
+) -> None:
+    """SystemExit/KeyboardInterrupt raised by a plugin is that plugin's error, not the end."""
+    install_dist(site, "bidi-throwaway-rude", "0.1", hooks)
+    install_dist(site, "bidi-throwaway", "1.0", GOOD_HOOKS)
+    registry = Registry()
+    text = print_models_text(registry)
+    assert "throwaway  (bidi-throwaway 1.0)" in text
+    assert "simulated" in text
+    (error,) = [e for e in registry.plugin_errors if "throwaway_rude" in str(e)]
+    assert what in str(error)
+    assert f"warning: {error}" in text
+
+
+def test_a_credentials_callable_that_exits_does_not_end_bidi_models(site: Path) -> None:
+    """SystemExit from a plugin's credentials callable counts as 'credentials missing'."""
+    hooks = GOOD_HOOKS.replace(
+        'summary="A throwaway test plugin.")',
+        'summary="A throwaway test plugin.", credentials=lambda: exit(4))',
+    )
+    install_dist(site, "bidi-throwaway", "1.0", hooks)
+    text = print_models_text(Registry())
+    assert "throwaway  (bidi-throwaway 1.0)  credentials: missing" in text
+    assert "simulated" in text
+
+
+def test_a_second_distribution_with_a_taken_plugin_name_is_reported(site: Path) -> None:
+    """Two distributions with one entry-point name: the second is reported, not silently dropped."""
+    install_dist(site, "bidi-throwaway", "1.0", GOOD_HOOKS)
+    install_dist(site, "bidi-throwaway-copy", "2.0", GOOD_HOOKS)
+    entry_points = site / "bidi_throwaway_copy-2.0.dist-info" / "entry_points.txt"
+    entry_points.write_text("[bidi]\nthrowaway = bidi_throwaway_copy._hooks\n")
+    registry = Registry()
+    loaded = {info.distribution for info in registry.list_models()}
+    (kept,) = loaded & {"bidi-throwaway", "bidi-throwaway-copy"}  # whichever came first
+    (dropped,) = {"bidi-throwaway", "bidi-throwaway-copy"} - {kept}
+    (error,) = [e for e in registry.plugin_errors if "Plugin name 'throwaway'" in str(e)]
+    assert f"from distribution {dropped!r} is already taken by distribution {kept!r}" in str(error)

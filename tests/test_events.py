@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
-import types
 import typing
-from typing import Any, Literal, Union
+from typing import Any
 
 import attrs
 import pytest
@@ -26,71 +26,16 @@ from bidi_core.events import (
     event_types,
     from_dict,
 )
+from bidi_core.testing.fuzz import valid_event_kwargs
 
 EVENT_CLASSES = sorted(event_types().values(), key=lambda cls: cls.type)
 
-# JSON values as a provider or tool would produce them. NaN and infinities are
-# excluded: they are not JSON, and NaN != NaN would make equality meaningless.
-JSON_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-)
-JSON_VALUES = st.recursive(
-    JSON_SCALARS,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-
-
-def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
-    """Build a strategy for one field type; unknown types fail loudly, never silently."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        return st.one_of(*(strategy_for(arg) for arg in args))
-    if origin is Literal:
-        return st.sampled_from(args)
-    if hint is type(None):
-        return st.none()
-    if hint is str:
-        return st.text()
-    if hint is bytes:
-        return st.binary(max_size=64)
-    if hint is bool:
-        return st.booleans()
-    if hint is int:
-        return st.integers()
-    if hint is Any:
-        return JSON_VALUES
-    if origin is tuple:
-        return st.lists(strategy_for(args[0]), max_size=4).map(tuple)
-    if origin is list:
-        return st.lists(strategy_for(args[0]), max_size=4)
-    if origin is dict:
-        return st.dictionaries(st.text(), strategy_for(args[1]), max_size=4)
-    if typing.is_typeddict(hint):
-        hints = typing.get_type_hints(hint)
-        required = {k: strategy_for(v) for k, v in hints.items() if k in hint.__required_keys__}
-        optional = {k: strategy_for(v) for k, v in hints.items() if k not in required}
-        return st.fixed_dictionaries(required, optional=optional)
-    msg = f"No strategy for field type {hint!r}; teach strategy_for() about it."
-    raise AssertionError(msg)
+FIELD_SAMPLES: dict[str, Any] = {"sample_rate": 16000}
 
 
 def event_strategy(cls: type[BidiEvent]) -> st.SearchStrategy[BidiEvent]:
-    """Every field from its type hint; fields with defaults are sometimes left out."""
-    hints = typing.get_type_hints(cls)
-    required = {}
-    optional = {}
-    for field in attrs.fields(cls):  # type: ignore[arg-type]
-        target = required if field.default is attrs.NOTHING else optional
-        target[field.name] = strategy_for(hints[field.name])
-    return st.fixed_dictionaries(required, optional=optional).map(lambda kw: cls(**kw))
+    """Every field valid for its type (the fuzz kit's strategy); defaults sometimes left out."""
+    return valid_event_kwargs(cls).map(lambda kw: cls(**kw))
 
 
 def sample(cls: type[BidiEvent]) -> BidiEvent:
@@ -102,7 +47,9 @@ def sample(cls: type[BidiEvent]) -> BidiEvent:
         if field.default is not attrs.NOTHING:
             continue
         hint = hints[field.name]
-        if hint in values:
+        if field.name in FIELD_SAMPLES:
+            kwargs[field.name] = FIELD_SAMPLES[field.name]
+        elif hint in values:
             kwargs[field.name] = values[hint]
         elif typing.get_origin(hint) is tuple:
             kwargs[field.name] = ("a",)
@@ -140,7 +87,6 @@ def test_bytes_travel_as_base64_text(audio: bytes) -> None:
     """Audio bytes (also empty) become an ASCII base64 string in to_dict()."""
     data = BidiAudioInputEvent(audio=audio, sample_rate=16000).to_dict()
     assert isinstance(data["audio"], str)
-    import base64
 
     assert base64.b64decode(data["audio"], validate=True) == audio
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,7 +18,10 @@ from bidi_core import events as ev
 from bidi_core.events import EventDecodeError, event_types, from_dict
 from bidi_core.testing.fuzz import (
     DecoderCrashError,
+    EventCheckError,
     check_decoder,
+    check_event,
+    event_kwargs,
     frame_sequences,
     json_values,
     mutated,
@@ -104,13 +108,21 @@ def test_check_decoder_accepts_events_and_typed_errors() -> None:
     assert check_decoder(typed) == []
 
 
+def _smuggled_bytes() -> ev.BidiErrorEvent:
+    """An event whose details were swapped for non-JSON after its checks ran."""
+    event = ev.BidiErrorEvent(message="m")
+    object.__setattr__(event, "details", {"b": b"x"})
+    return event
+
+
 @pytest.mark.parametrize(
     ("decode", "match"),
     [
         (lambda: {}["missing"], "KeyError"),
         (lambda: [None.attr], "AttributeError"),  # type: ignore[attr-defined]
         (lambda: ["not an event"], "non-events"),
-        (lambda: [ev.BidiErrorEvent(message="m", details={"b": b"x"})], "cannot be serialized"),
+        (lambda: [ev.BidiErrorEvent(message="m", details={"b": b"x"})], "ValueError: .*details"),
+        (lambda: [_smuggled_bytes()], "cannot be serialized"),
     ],
 )
 def test_check_decoder_flags_crashes(decode: Any, match: str) -> None:
@@ -130,3 +142,61 @@ def test_mutated_needs_a_seed() -> None:
     """mutated([]) is an error saying a valid frame is needed."""
     with pytest.raises(ValueError, match="at least one valid frame"):
         mutated([])
+
+
+# ---------------------------------------------------------------- building events
+
+EVENT_CLASSES = sorted(event_types().values(), key=lambda cls: cls.type)
+
+
+@pytest.mark.parametrize("cls", EVENT_CLASSES, ids=lambda cls: cls.type)
+@given(data=st.data())
+def test_building_any_event_with_any_values_is_an_event_or_a_clear_refusal(
+    cls: type[ev.BidiEvent], data: st.DataObject
+) -> None:
+    """Random values for every field: a valid, round-tripping event or a TypeError/ValueError
+    naming the field, never another exception."""
+    check_event(cls, data.draw(event_kwargs(cls)))
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "match"),
+    [
+        (ev.BidiTextInputEvent, {"text": object()}, "text"),
+        (ev.BidiToolCancelEvent, {"tool_use_ids": 5}, "tool_use_ids"),
+        (ev.BidiAudioInputEvent, {"audio": b"", "sample_rate": float("nan")}, "sample_rate"),
+    ],
+)
+def test_check_event_accepts_clear_refusals(
+    cls: type[ev.BidiEvent], kwargs: dict[str, Any], match: str
+) -> None:
+    """check_event() returns None for a refusal naming the field."""
+    assert check_event(cls, kwargs) is None
+
+
+def test_check_event_flags_refusals_that_name_no_field() -> None:
+    """A TypeError that does not say which field is wrong is a failure of the event class."""
+
+    @attrs.frozen(kw_only=True)
+    class Sloppy(ev.BidiEvent):
+        value: int
+
+        def __attrs_post_init__(self) -> None:
+            raise TypeError("bad input")
+
+    with pytest.raises(EventCheckError, match="without naming the field"):
+        check_event(Sloppy, {"value": 1})
+
+
+def test_check_event_flags_other_exceptions() -> None:
+    """A KeyError (or anything but TypeError/ValueError) from building an event is a failure."""
+
+    @attrs.frozen(kw_only=True)
+    class Crashy(ev.BidiEvent):
+        value: int
+
+        def __attrs_post_init__(self) -> None:
+            raise KeyError("value")
+
+    with pytest.raises(EventCheckError, match="raised KeyError"):
+        check_event(Crashy, {"value": 1})

@@ -119,6 +119,13 @@ def test_forget_drops_a_responses_totals() -> None:
     assert tracker.received_ms("r1") == 0.0
 
 
+def chunk_with_format(*, rate: int) -> BidiAudioStreamEvent:
+    """A chunk whose sample rate was changed after its checks ran (as a stub could)."""
+    event = BidiAudioStreamEvent(audio=b"\0\0", sample_rate=16000, response_id="r")
+    object.__setattr__(event, "sample_rate", rate)
+    return event
+
+
 def test_empty_chunks_are_ignored_and_bad_input_is_refused() -> None:
     """Empty chunks change nothing; negative byte counts and bad formats raise ValueError."""
     tracker = PlaybackTracker()
@@ -128,7 +135,7 @@ def test_empty_chunks_are_ignored_and_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         tracker.played(-1)
     with pytest.raises(ValueError, match="positive"):
-        tracker.received(BidiAudioStreamEvent(audio=b"\0\0", sample_rate=0, response_id="r"))
+        tracker.received(chunk_with_format(rate=0))
 
 
 def test_repr_summarizes_the_queue() -> None:

@@ -153,16 +153,22 @@ def test_unknown_model_error_is_a_lookup_error(registry: Registry) -> None:
 
 
 def test_duplicate_model_error_names_both_plugins(registry: Registry) -> None:
-    """Two plugins registering one name is an error naming both, every time it is asked."""
-    registry.register_plugin(plugin("shared"), name="first-plugin")
-    registry.register_plugin(plugin("shared"), name="second-plugin")
+    """A name two plugins register is refused by get_model() with an error naming both."""
+    registry.register_plugin(plugin("shared", "mine"), name="first-plugin")
+    registry.register_plugin(plugin("shared", "yours"), name="second-plugin")
+    assert [info.name for info in registry.list_models()] == ["mine", "yours"]
     for _ in range(2):  # the second lookup reports the same, not a self-duplicate
         with pytest.raises(DuplicateModelError) as info:
-            registry.list_models()
+            registry.get_model("shared")
         message = str(info.value)
         assert "'shared'" in message
         assert "'second-plugin'" in message
         assert "'first-plugin'" in message
+        assert "refuses to pick one" in message
+    (error,) = registry.plugin_errors  # reported once
+    assert error is info.value
+    assert isinstance(registry.get_model("mine"), SimulatedModel)
+    assert isinstance(registry.get_model("yours"), SimulatedModel)
 
 
 def test_duplicate_after_loading_rejects_the_newcomer(registry: Registry) -> None:

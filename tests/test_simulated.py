@@ -174,13 +174,24 @@ def test_client_config_takes_no_keys() -> None:
 @pytest.mark.parametrize(
     ("provider_config", "message"),
     [
-        ({"audio": {"output_sample_rate": 4000}}, "'output_sample_rate' must be an int"),
-        ({"audio": {"input_sample_rate": "16k"}}, "'input_sample_rate' must be an int"),
+        (
+            {"audio": {"output_sample_rate": 4000}},
+            r"\['output_sample_rate'\] must be a whole number of Hz from 8000 to 192000",
+        ),
+        (
+            {"audio": {"input_sample_rate": "16k"}},
+            r"\['input_sample_rate'\] must be a whole number of Hz",
+        ),
+        ({"audio": {"input_sample_rate": 16}}, r"Rates are in Hz, not kHz"),
+        ({"audio": {"input_sample_rate": float("nan")}}, r"must be a whole number of Hz"),
+        ({"connection_limit_s": float("nan")}, r"'connection_limit_s'\] must be a number"),
+        ({"connection_limit_s": float("inf")}, r"'connection_limit_s'\] must be a number"),
+        ({"pace": float("inf")}, "'pace' must be a number >= 0"),
         ({"audio": {"channels": 2}}, "channels=1 and format='pcm'"),
         ({"audio": {"format": "opus"}}, "channels=1 and format='pcm'"),
         ({"audio": "loud"}, "must be a dict"),
-        ({"connection_limit_s": -1}, "'connection_limit_s' must be a number of seconds > 0"),
-        ({"connection_limit_s": "60"}, "'connection_limit_s' must be a number"),
+        ({"connection_limit_s": -1}, r"'connection_limit_s'\] must be a number of seconds > 0"),
+        ({"connection_limit_s": "60"}, r"'connection_limit_s'\] must be a number"),
         ({"fault": "disconect"}, "'fault' must be one of error, disconnect"),
         ({"fault_after_turns": 0}, "'fault_after_turns' must be a number >= 1"),
         ({"output_sample_rate": 16000}, "Unknown key 'output_sample_rate'"),

@@ -304,7 +304,9 @@ def test_bad_config_values_are_refused() -> None:
     """AssistantConfig refuses values that would fail later, naming the field."""
     with pytest.raises(ValueError, match="'fault' must be one of"):
         AssistantConfig(fault="explode")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="'output_sample_rate' must be a number >= 8000"):
+    with pytest.raises(
+        ValueError, match="'output_sample_rate' must be a whole number of Hz from 8000"
+    ):
         AssistantConfig(output_sample_rate=4000)
 
 

@@ -165,8 +165,10 @@ def test_unsupported_type_and_bad_name_are_clear_errors() -> None:
 
     with pytest.raises(ToolError, match="not valid"):
         tool(name="has space")(lambda: None)
-    with pytest.raises(ToolError, match="positive"):
+    with pytest.raises(ToolError, match=r"timeout must be a number of seconds > 0"):
         tool(name="ok", timeout=0)(lambda: None)
+    with pytest.raises(ToolError, match=r"timeout must be a number of seconds > 0.*got nan"):
+        tool(name="ok", timeout=float("nan"))(lambda: None)
 
 
 def test_json_schema_rejects_plain_classes() -> None:

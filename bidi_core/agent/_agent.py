@@ -15,7 +15,7 @@ from typing import Any, Self
 import attrs
 
 from .._base import cancel_and_wait
-from .._config import copy_config
+from .._config import check_number, copy_config
 from .._errors import (
     BidiConnectionError,
     BidiModelStateError,
@@ -48,6 +48,7 @@ from ..events import (
 from ..io._protocol import BidiInput, BidiOutput
 from ..tools import AgentTool, error_result, to_agent_tool, tool_result_text
 from ..types import Messages, ToolResult, ToolSpec, ToolUse
+from ._checks import RestartPacer, check_agent_args, json_safe, result_event
 from ._history import History
 from ._queue import OutputQueue
 
@@ -151,7 +152,10 @@ class BidiAgent:
       ``BidiConnectionRestartEvent``, stops the model and starts it again with the
       history and the error's ``restart_config`` (retrying without it if that fails).
       Input sent meanwhile is buffered and flushed in order. If every attempt fails,
-      ``receive()`` raises ``BidiConnectionError``.
+      ``receive()`` raises ``BidiConnectionError``. A connection that keeps ending
+      within a second of starting is restarted at once three times in a row, then
+      after 0.25 s, 0.5 s, 1 s ... (at most 5 s), so a misconfigured limit cannot
+      make the agent reconnect in a tight loop.
     * **Barge-in**: on ``BidiInterruptionEvent`` queued audio is dropped at once, every
       output channel's ``clear_audio()`` is called, and a model that supports output
       truncation is told how much of the response was played (the output channels'
@@ -203,9 +207,16 @@ class BidiAgent:
         if not isinstance(typing.cast(object, model), BidiModel):
             msg = f"BidiAgent needs a BidiModel or a registry name, got {model!r}."
             raise ConfigError(msg)
-        if restart_attempts < 1:
-            msg = f"restart_attempts must be at least 1, got {restart_attempts!r}."
-            raise ConfigError(msg)
+        tool_timeout, max_queued_audio_ms, restart_attempts, restart_timeout = check_agent_args(
+            tools=tools,
+            system_prompt=system_prompt,
+            messages=messages,
+            tool_timeout=tool_timeout,
+            max_queued_audio_ms=max_queued_audio_ms,
+            restart_attempts=restart_attempts,
+            restart_timeout=restart_timeout,
+            cancel_tools_on_interruption=cancel_tools_on_interruption,
+        )
         self.model = model
         self.system_prompt = system_prompt
         self.tool_timeout = tool_timeout
@@ -246,6 +257,7 @@ class BidiAgent:
         #: response start answers the oldest), when, and whether each is a resend.
         self._unanswered: list[tuple[str, float, bool]] = []
         self._resends: set[int] = set()
+        self._pacer = RestartPacer()
 
     # -------------------------------------------------------------- properties
 
@@ -299,6 +311,7 @@ class BidiAgent:
             raise
         self._generation += 1
         self._last_activity = time.monotonic()
+        self._pacer.connected()
         self._state = AgentState.RUNNING
         self._pump_task = asyncio.create_task(self._pump(), name="bidi-agent-reader")
 
@@ -650,10 +663,14 @@ class BidiAgent:
             result = error_result(
                 tool_use_id, f"Tool {name!r} was cancelled: {call.cancel_reason}."
             )
+        except Exception as exc:  # invoke() turns tool failures into results; never leave none
+            logger.warning("Tool %r failed outside its own error handling: %r", name, exc)
+            result = error_result(tool_use_id, f"Tool {name!r} failed: {type(exc).__name__}.")
+        event = result_event(tool_use_id, name, result)
         try:
             self._mark_turn_end()
-            self._queue.put(ToolResultEvent(tool_result=result))
-            await self._send_event(ToolResultEvent(tool_result=result))
+            self._queue.put(event)
+            await self._send_event(event)
         except Exception as exc:
             logger.warning("Sending the result of tool %r failed: %r", name, exc)
         finally:
@@ -672,10 +689,11 @@ class BidiAgent:
         restart_config = dict(err.restart_config)
         self._queue.put(
             BidiConnectionRestartEvent(
-                reason="timeout", message=str(err), restart_config=_json_safe(restart_config)
+                reason="timeout", message=str(err), restart_config=json_safe(restart_config)
             )
         )
         await self.model.stop()
+        await self._pacer.wait()
         last_error: BaseException | None = None
         for attempt in range(self.restart_attempts):
             # A stale resumption handle must not end the talk: later attempts replay history.
@@ -703,6 +721,7 @@ class BidiAgent:
                 f"{self.restart_attempts} time(s): {last_error!r}. Buffered input was not sent."
             )
             raise BidiConnectionError(msg, retryable=True) from last_error
+        self._pacer.connected()
         self._generation += 1
         async with self._send_lock:
             while self._pending:
@@ -768,9 +787,11 @@ class BidiAgent:
             ``agent.stats``.
 
         Raises:
+            ConfigError: ``settle_s`` is not a finite number >= 0 (NaN would never settle).
             ProviderError: The connection failed.
             Exception: Whatever an input channel raised (e.g. a missing optional extra).
         """
+        settle_s = check_number(settle_s, where="BidiAgent.run() settle_s", minimum=0)
         started_here = self._state is AgentState.IDLE
         if started_here:
             await self.start()
@@ -832,14 +853,3 @@ class BidiAgent:
         return (
             f"<BidiAgent model={self.model!r} state={self._state.value} tools={list(self._tools)}>"
         )
-
-
-def _json_safe(value: Any) -> Any:
-    """Keep what JSON can carry; describe the rest (restart events stay serializable)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)

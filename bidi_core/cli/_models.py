@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+from .._isolate import plugin_code
 from .._protocol import ModelCapabilities
 from .._registry import ModelInfo, Registry, default_registry
 
@@ -20,9 +21,21 @@ def credentials_found(info: ModelInfo) -> bool | None:
     if not callable(check):
         return None
     try:
-        return bool(check())
+        with plugin_code():  # plugin code: its SystemExit must not end `bidi models`
+            return bool(check())
     except Exception:
         return False
+
+
+def printable(text: object) -> str:
+    """Return *text* with control characters escaped (``\\n``, ``\\x1b``...).
+
+    Plugin-provided strings (summaries, distribution names, error messages) must not
+    be able to start new lines or send terminal escapes that fake other output.
+    """
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)
+    )
 
 
 def env_vars(info: ModelInfo) -> list[str]:
@@ -108,16 +121,16 @@ def print_models(registry: Registry, *, as_json: bool = False, out: TextIO = sys
         creds = {True: "found", False: "missing", None: "n/a"}[row["credentials"]]
         if row["credentials"] is False:
             creds += f" (bidi check {row['name']} says what to set)"
-        dist = f"{row['distribution'] or '?'} {row['version'] or ''}".strip()
-        out.write(f"{row['name']}  ({dist})  credentials: {creds}\n")
+        dist = printable(f"{row['distribution'] or '?'} {row['version'] or ''}".strip())
+        out.write(f"{printable(row['name'])}  ({dist})  credentials: {creds}\n")
         if row["summary"]:
-            out.write(f"    {row['summary']}\n")
+            out.write(f"    {printable(row['summary'])}\n")
         out.write(f"    {describe_capabilities(row['_caps'])}\n")
         env = describe_env(infos[row["name"]])
         if env:
-            out.write(f"    {env}\n")
+            out.write(f"    {printable(env)}\n")
     for error in errors:
-        out.write(f"warning: {error}\n")
+        out.write(f"warning: {printable(error)}\n")
 
 
 def run_models(args: argparse.Namespace) -> int:

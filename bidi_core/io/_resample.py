@@ -11,6 +11,7 @@ import sys
 from types import ModuleType
 from typing import Any, Final
 
+from .._config import check_number, check_sample_rate
 from .._errors import UnsupportedInputError
 from .._protocol import ModelCapabilities
 from ..audio import to_mono
@@ -89,18 +90,16 @@ class Resampler:
     Raises:
         MissingDependencyError: The rates differ and ``soxr`` is not installed; the
             message says how to install it (:data:`RESAMPLE_EXTRA`).
-        ValueError: A rate or the channel count is not positive, or ``quality`` is unknown.
+        ValueError: A rate is outside 8,000-192,000 Hz, the channel count is not a
+            positive int, or ``quality`` is unknown.
     """
 
     def __init__(
         self, from_rate: int, to_rate: int, *, channels: int = 1, quality: str = "HQ"
     ) -> None:
-        if from_rate <= 0 or to_rate <= 0:
-            msg = f"Sample rates must be positive (got {from_rate!r} -> {to_rate!r})."
-            raise ValueError(msg)
-        if channels <= 0:
-            msg = f"channels must be at least 1 (got {channels!r})."
-            raise ValueError(msg)
+        from_rate = check_sample_rate(from_rate, where="Resampler from_rate")
+        to_rate = check_sample_rate(to_rate, where="Resampler to_rate")
+        channels = check_number(channels, where="Resampler channels", minimum=1, integer=True)
         if quality not in _QUALITIES:
             msg = f"quality must be one of {_QUALITIES!r} (got {quality!r})."
             raise ValueError(msg)

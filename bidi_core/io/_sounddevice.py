@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any, Final
 
+from .._config import check_number, check_sample_rate
 from .._protocol import ModelCapabilities
 from ..audio import to_channels
 from ..events import (
@@ -124,18 +125,13 @@ class MicrophoneInput:
         channels: int = 1,
         max_queued_blocks: int = 100,
     ) -> None:
-        if block_ms <= 0:
-            msg = f"block_ms must be positive (got {block_ms!r})."
-            raise ValueError(msg)
-        if channels < 1:
-            msg = f"channels must be at least 1 (got {channels!r})."
-            raise ValueError(msg)
-        if max_queued_blocks < 1:
-            msg = f"max_queued_blocks must be at least 1 (got {max_queued_blocks!r})."
-            raise ValueError(msg)
-        if sample_rate is not None and sample_rate <= 0:
-            msg = f"sample_rate must be positive (got {sample_rate!r})."
-            raise ValueError(msg)
+        block_ms = check_number(block_ms, where="block_ms", above=0, maximum=1000, unit="ms")
+        channels = check_number(channels, where="channels", minimum=1, integer=True)
+        max_queued_blocks = check_number(
+            max_queued_blocks, where="max_queued_blocks", minimum=1, integer=True
+        )
+        if sample_rate is not None:
+            sample_rate = check_sample_rate(sample_rate, where="MicrophoneInput sample_rate")
         self._sd = _import_sounddevice("MicrophoneInput")
         info = _device_info(self._sd, device, "input")
         self.device = device
@@ -318,18 +314,11 @@ class SpeakerOutput:
         max_buffer_ms: float = 120_000,
         drain_on_close: bool = True,
     ) -> None:
-        if block_ms <= 0:
-            msg = f"block_ms must be positive (got {block_ms!r})."
-            raise ValueError(msg)
-        if prebuffer_ms < 0:
-            msg = f"prebuffer_ms must not be negative (got {prebuffer_ms!r})."
-            raise ValueError(msg)
-        if max_buffer_ms <= 0:
-            msg = f"max_buffer_ms must be positive (got {max_buffer_ms!r})."
-            raise ValueError(msg)
-        if sample_rate is not None and sample_rate <= 0:
-            msg = f"sample_rate must be positive (got {sample_rate!r})."
-            raise ValueError(msg)
+        block_ms = check_number(block_ms, where="block_ms", above=0, maximum=1000, unit="ms")
+        prebuffer_ms = check_number(prebuffer_ms, where="prebuffer_ms", minimum=0, unit="ms")
+        max_buffer_ms = check_number(max_buffer_ms, where="max_buffer_ms", above=0, unit="ms")
+        if sample_rate is not None:
+            sample_rate = check_sample_rate(sample_rate, where="SpeakerOutput sample_rate")
         self._sd = _import_sounddevice("SpeakerOutput")
         self._info = _device_info(self._sd, device, "output")
         self.device = device

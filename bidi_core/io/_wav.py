@@ -10,8 +10,9 @@ import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from .._config import check_number, check_sample_rate
 from .._protocol import ModelCapabilities
-from ..audio import duration_ms, to_channels
+from ..audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, duration_ms, to_channels
 from ..events import (
     BidiAudioInputEvent,
     BidiAudioStreamEvent,
@@ -66,8 +67,11 @@ def _open_reader(path: Path) -> wave.Wave_read:
         problem = f"holds {8 * width}-bit PCM audio, not 16-bit"
     elif channels < 1:
         problem = f"declares {channels} channels"
-    elif rate <= 0:
-        problem = f"declares a sample rate of {rate} Hz"
+    elif not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        problem = (
+            f"declares a sample rate of {rate} Hz (bidi takes {MIN_SAMPLE_RATE} to "
+            f"{MAX_SAMPLE_RATE} Hz)"
+        )
     if problem is not None:
         reader.close()
         msg = f"WAV file {str(path)!r} {problem}; {_CONVERT_HINT}."
@@ -99,7 +103,8 @@ class WavFileInput:
     Raises:
         FileNotFoundError: The file does not exist (any ``OSError`` opening it).
         AudioFormatError: The file is not a 16-bit PCM WAV; the message says what it is.
-        ValueError: ``chunk_ms`` is not positive or ``tail_silence_ms`` is negative.
+        ValueError: ``chunk_ms`` is not a finite number > 0 (at most 60,000) or
+            ``tail_silence_ms`` not one >= 0 (at most 600,000).
     """
 
     def __init__(
@@ -110,12 +115,10 @@ class WavFileInput:
         chunk_ms: float = 20,
         tail_silence_ms: float = 1000,
     ) -> None:
-        if chunk_ms <= 0:
-            msg = f"chunk_ms must be positive (got {chunk_ms!r})."
-            raise ValueError(msg)
-        if tail_silence_ms < 0:
-            msg = f"tail_silence_ms must not be negative (got {tail_silence_ms!r})."
-            raise ValueError(msg)
+        chunk_ms = check_number(chunk_ms, where="chunk_ms", above=0, maximum=60_000, unit="ms")
+        tail_silence_ms = check_number(
+            tail_silence_ms, where="tail_silence_ms", minimum=0, maximum=600_000, unit="ms"
+        )
         self.path = Path(path)
         self.realtime = realtime
         self.chunk_ms = chunk_ms
@@ -258,9 +261,8 @@ class WavFileOutput:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, sample_rate: int | None = None) -> None:
-        if sample_rate is not None and sample_rate <= 0:
-            msg = f"sample_rate must be positive (got {sample_rate!r})."
-            raise ValueError(msg)
+        if sample_rate is not None:
+            sample_rate = check_sample_rate(sample_rate, where="WavFileOutput sample_rate")
         self.path = Path(path)
         self.sample_rate = sample_rate
         #: Channel count of the file, once it is created.

@@ -45,7 +45,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from .._config import check_keys
+from .._config import check_keys, check_number, check_sample_rate
 from .._errors import ConfigError
 from ..audio import rms
 from ..types import Messages, ToolResult, ToolSpec
@@ -99,20 +99,17 @@ _FAULT_KINDS = ("error", "disconnect", "malformed", "time_limit")
 
 
 def _number(low: float, *, above: bool = False, optional: bool = False) -> Any:
-    """An attrs validator: a number >= *low* (> *low* if *above*), or None if *optional*."""
+    """An attrs validator: a finite number >= *low* (> *low* if *above*), or None if *optional*."""
 
     def check(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is None and optional:
-            return
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok and (value > low if above else value >= low):
-            return
-        bound = f"> {low:g}" if above else f">= {low:g}"
-        extra = " or None" if optional else ""
-        msg = f"{attribute.name!r} must be a number {bound}{extra} (got {value!r})."
-        raise ValueError(msg)
+        bounds: dict[str, Any] = {"above": low} if above else {"minimum": low}
+        check_number(value, where=repr(attribute.name), optional=optional, **bounds)
 
     return check
+
+
+def _sample_rate(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_sample_rate(value, where=repr(attribute.name))
 
 
 def _fault_kind(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -143,7 +140,7 @@ class AssistantConfig:
     """
 
     seed: int = 0
-    output_sample_rate: int = attrs.field(default=24000, validator=_number(8000))
+    output_sample_rate: int = attrs.field(default=24000, validator=_sample_rate)
     chunk_ms: int = attrs.field(default=20, validator=_number(0, above=True))
     pace: float = attrs.field(default=0.0, validator=_number(0))
     story_pace: float = attrs.field(default=0.25, validator=_number(0))

@@ -31,6 +31,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import PluginLoadError
+from .._isolate import plugin_code
 from .._plugins import install_hint
 from ._assistant import AssistantConfig, ScriptedAssistant
 
@@ -100,9 +101,13 @@ def load_fake(spec: str, distribution: str | None = None) -> ServeFake:
         msg = f"A fake server spec must look like 'module:attribute', got {spec!r}."
         raise PluginLoadError(msg)
     try:
-        module = importlib.import_module(module_name)
+        with plugin_code():  # the plugin's module code: its SystemExit must not end bidi
+            module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginLoadError(missing_test_extra(module_name, distribution, exc)) from exc
+    except Exception as exc:
+        msg = f"Importing fake server module {module_name!r} failed: {type(exc).__name__}: {exc}"
+        raise PluginLoadError(msg) from exc
     factory: Callable[..., Any] | None = getattr(module, attr, None)
     if not callable(factory):
         msg = f"{module_name!r} has no callable {attr!r}; check the plugin's fake= spec."

@@ -17,6 +17,12 @@ frames into events) must answer *any* input with events (a
         for frame in frames:
             check_decoder(lambda f: decoder.feed_raw(f, 0.0).events, frame)
 
+It also fuzzes building events (:func:`event_kwargs`, :func:`check_event`): every
+field gets a valid value or anything a caller might pass by mistake (``None``, NaN,
+``"16000"``, a value nested 1,500 deep, an ``object()``...), and the event must either
+be built (and then survive a strict JSON round trip) or refuse with a ``TypeError`` or
+``ValueError`` naming the class and the field.
+
 The strategies mix random bytes, random text, random JSON values and, most useful,
 *valid frames you give* with a key deleted, a value replaced by random JSON (a
 mistyped field) or by an odd value of the right type (a cut string, a huge number),
@@ -29,25 +35,35 @@ This module needs ``hypothesis`` (it is in the test dependencies); the rest of
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import os
+import types
+import typing
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, Union
 
+import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from .._errors import BidiError
-from ..events import BidiEvent
+from ..events import BidiEvent, from_dict
 
 __all__ = [
     "DecoderCrashError",
+    "EventCheckError",
     "check_decoder",
+    "check_event",
+    "event_kwargs",
     "frame_sequences",
     "json_values",
     "load_hypothesis_profile",
     "mutated",
+    "odd_values",
     "raw_frames",
+    "valid_event_kwargs",
 ]
 
 
@@ -266,3 +282,155 @@ def check_decoder(decode: Callable[..., Iterable[Any]], *args: Any) -> list[Bidi
             msg = f"The decoder built an event that cannot be serialized: {event!r} ({exc})"
             raise DecoderCrashError(msg) from exc
     return events
+
+
+# ------------------------------------------------------------ building events
+
+
+class EventCheckError(AssertionError):
+    """Building an event raised something other than a clear TypeError/ValueError."""
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@functools.cache
+def odd_values() -> st.SearchStrategy[Any]:
+    """Values a caller passes by mistake: wrong types, NaN, kHz for Hz, deep nesting, objects."""
+    leaves = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),  # NaN and infinities included
+        st.text(max_size=12),
+        st.binary(max_size=12),
+        st.binary(max_size=8).map(bytearray),
+        st.builds(object),
+        st.sampled_from([0, -1, 16, 1e9, "16000", "", b"", 2**63, -(2**63)]),
+    )
+    containers = st.recursive(
+        leaves,
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.lists(children, max_size=3).map(tuple)
+            | st.dictionaries(st.text(max_size=6) | st.integers(), children, max_size=3)
+        ),
+        max_leaves=6,
+    )
+    return st.one_of(containers, st.integers(90, 1500).map(_nested))
+
+
+_JSON_FOR_FIELDS = json_values()
+#: Fields whose valid values are narrower than their type.
+_NARROW: dict[str, st.SearchStrategy[Any]] = {
+    "sample_rate": st.integers(8000, 192_000),
+    "channels": st.integers(1, 8),
+    "dropped_chunks": st.integers(min_value=0),
+    "dropped_bytes": st.integers(min_value=0),
+}
+
+
+def _valid(hint: Any) -> st.SearchStrategy[Any]:
+    """A valid value for a field type hint of an event; an unknown hint fails loudly."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return st.one_of(*(_valid(arg) for arg in args))
+    if origin is Literal:
+        return st.sampled_from(args)
+    simple: dict[Any, st.SearchStrategy[Any]] = {
+        type(None): st.none(),
+        str: st.text(max_size=24),
+        bytes: st.binary(max_size=64),
+        bool: st.booleans(),
+        int: st.integers(),
+        Any: _JSON_FOR_FIELDS,
+    }
+    if hint in simple:
+        return simple[hint]
+    if origin is tuple:
+        return st.lists(_valid(args[0]), max_size=3).map(tuple)
+    if origin is list:
+        return st.lists(_valid(args[0]), max_size=3)
+    if origin is dict:
+        return st.dictionaries(st.text(max_size=6), _valid(args[1]), max_size=3)
+    if typing.is_typeddict(hint):
+        hints = typing.get_type_hints(hint)
+        required = {k: _valid(v) for k, v in hints.items() if k in hint.__required_keys__}
+        optional = {k: _valid(v) for k, v in hints.items() if k not in required}
+        return st.fixed_dictionaries(required, optional=optional)
+    msg = f"No strategy for the event field type {hint!r}; teach fuzz._valid() about it."
+    raise TypeError(msg)
+
+
+def _kwargs(cls: type[BidiEvent], *, odd: bool) -> st.SearchStrategy[dict[str, Any]]:
+    hints = typing.get_type_hints(cls)
+    required: dict[str, st.SearchStrategy[Any]] = {}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
+    for field in attrs.fields(cls):  # type: ignore[arg-type]
+        valid = _NARROW.get(field.name, _valid(hints[field.name]))
+        strategy = st.one_of(valid, valid, odd_values()) if odd else valid
+        # Fields with defaults are sometimes left out (odd values give every field).
+        target = required if odd or field.default is attrs.NOTHING else optional
+        target[field.name] = strategy
+    return st.fixed_dictionaries(required, optional=optional).map(_consistent)
+
+
+@functools.cache
+def valid_event_kwargs(cls: type[BidiEvent]) -> st.SearchStrategy[dict[str, Any]]:
+    """Valid keyword arguments for *cls* (fields with defaults sometimes left out)."""
+    return _kwargs(cls, odd=False)
+
+
+@functools.cache
+def event_kwargs(cls: type[BidiEvent]) -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments for *cls*: each field valid, or (often) an odd value.
+
+    Image events with ``encoding="base64"`` get base64 text when the image is valid
+    bytes, so that the valid path is reached too.
+    """
+    return _kwargs(cls, odd=True)
+
+
+def _consistent(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if kwargs.get("encoding") == "base64" and isinstance(kwargs.get("image"), bytes):
+        kwargs["image"] = base64.b64encode(kwargs["image"])
+    return kwargs
+
+
+def check_event(cls: type[BidiEvent], kwargs: dict[str, Any]) -> BidiEvent | None:
+    """Build ``cls(**kwargs)``: an event that round-trips, or a clear refusal.
+
+    Returns:
+        The event, or None if it was refused with a ``TypeError``/``ValueError``
+        whose message names ``Class.field`` (or the field) of one of *kwargs*.
+
+    Raises:
+        EventCheckError: Any other exception; a refusal that names no field; or an
+            event whose ``to_dict()`` is not strict JSON or does not rebuild the same.
+    """
+    try:
+        event = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        if not any(name in message for name in kwargs):
+            msg = f"{cls.__name__}(...) refused a value without naming the field: {message}"
+            raise EventCheckError(msg) from exc
+        return None
+    except Exception as exc:
+        msg = f"{cls.__name__}(...) raised {type(exc).__name__}: {exc}"
+        raise EventCheckError(msg) from exc
+    try:
+        data = json.loads(json.dumps(event.to_dict(), allow_nan=False))
+        again = from_dict(data)
+    except Exception as exc:
+        msg = f"{event!r} was built but does not survive a strict JSON round trip: {exc}"
+        raise EventCheckError(msg) from exc
+    if again.to_dict() != event.to_dict():
+        msg = f"{event!r} came back from JSON as {again!r}."
+        raise EventCheckError(msg)
+    return event

@@ -30,7 +30,7 @@ from bidi_core import (
     ToolResultEvent,
     ToolSpec,
 )
-from bidi_core._config import check_keys, copy_config
+from bidi_core._config import check_keys, check_model_id, check_number, copy_config
 
 from . import _wire
 from ._hooks import API_KEY_ENV, CAPABILITIES
@@ -96,26 +96,37 @@ class ExampleModel(BidiModelBase):
             check_keys(
                 kwargs, ["model_id", "provider_config", "client_config"], where="ExampleModel()"
             )
+        # Check every setting here, before any I/O: get_model() fails at once, naming the key.
+        check_model_id(model_id, where="example", example=DEFAULT_MODEL_ID)
         # copy_config() deep-copies plain data and keeps live objects (SSLContext) as they are.
-        provider_config = copy_config(provider_config or {})
-        client_config = copy_config(client_config or {})
+        provider_config = copy_config(provider_config if provider_config is not None else {})
+        client_config = copy_config(client_config if client_config is not None else {})
         check_keys(provider_config, _PROVIDER_KEYS, where="example provider_config")
         check_keys(client_config, _CLIENT_KEYS, where="example client_config")
-        limit = provider_config.get("connection_limit_s")
-        if limit is not None and (
-            not isinstance(limit, int | float) or isinstance(limit, bool) or limit <= 0
-        ):
-            msg = f"'connection_limit_s' must be a number of seconds > 0 (got {limit!r})."
+        # check_number(): a finite number (never NaN, inf, a bool or a str) within bounds.
+        limit = check_number(
+            provider_config.get("connection_limit_s"),
+            where="example provider_config['connection_limit_s']",
+            above=0,
+            optional=True,
+            unit="seconds",
+        )
+        voice = provider_config.get("voice")
+        if voice is not None and not isinstance(voice, str):
+            msg = f"example provider_config['voice'] must be a str or None (got {voice!r})."
             raise ConfigError(msg)
         tls = client_config.get("ssl", True)
         if not isinstance(tls, bool | ssl.SSLContext):
             msg = f"'ssl' must be True, False or an ssl.SSLContext (got {tls!r})."
             raise ConfigError(msg)
         self._host = str(client_config.get("host", DEFAULT_HOST))
-        self._port = client_config.get("port", DEFAULT_PORT)
-        if not isinstance(self._port, int) or isinstance(self._port, bool):
-            msg = f"'port' must be an int (got {self._port!r})."
-            raise ConfigError(msg)
+        self._port: int = check_number(
+            client_config.get("port", DEFAULT_PORT),
+            where="example client_config['port']",
+            minimum=1,
+            maximum=65535,
+            integer=True,
+        )
         if (
             tls is False
             and not _is_loopback(self._host)
@@ -127,23 +138,27 @@ class ExampleModel(BidiModelBase):
             )
             raise ConfigError(msg)
         self._ssl: ssl.SSLContext | bool = tls
-        self._connect_timeout = float(client_config.get("connect_timeout", 10.0))
-        open_timeout = client_config.get("open_timeout", self.open_timeout)
-        if open_timeout is not None and (
-            not isinstance(open_timeout, int | float)
-            or isinstance(open_timeout, bool)
-            or open_timeout <= 0
-        ):
-            msg = f"'open_timeout' must be a number of seconds > 0 or None (got {open_timeout!r})."
-            raise ConfigError(msg)
+        self._connect_timeout: float = check_number(
+            client_config.get("connect_timeout", 10.0),
+            where="example client_config['connect_timeout']",
+            above=0,
+            unit="seconds",
+        )
+        open_timeout = check_number(
+            client_config.get("open_timeout", self.open_timeout),
+            where="example client_config['open_timeout']",
+            above=0,
+            optional=True,
+            unit="seconds",
+        )
         if limit is not None:
-            self.capabilities = attrs.evolve(CAPABILITIES, connection_limit_s=float(limit))
+            self.capabilities = attrs.evolve(CAPABILITIES, connection_limit_s=limit)
         super().__init__(
             model_id=model_id,
             config={"provider_config": provider_config, "client_config": client_config},
         )
         # The base class bounds all of start() by this (a retryable BidiConnectionError).
-        self.open_timeout = None if open_timeout is None else float(open_timeout)
+        self.open_timeout = open_timeout
         self._rx: asyncio.StreamReader | None = None
         self._tx: asyncio.StreamWriter | None = None
         self._handle: str | None = None

@@ -54,6 +54,7 @@ from bidi_core import (
     ToolSpec,
     ToolUseStreamEvent,
 )
+from bidi_core import _json as strict_json
 
 __all__ = ["OUTPUT_SAMPLE_RATE", "decode", "encode", "from_server", "session_start", "to_server"]
 
@@ -74,7 +75,7 @@ def decode(line: bytes) -> dict[str, Any]:
         ProviderProtocolError: The line is not a JSON object with a str ``type``.
     """
     try:
-        frame = json.loads(line)
+        frame = strict_json.loads(line)  # refuses NaN, which Python's json reads
     except ValueError as exc:
         msg = f"The example service sent a line that is not JSON: {line[:80]!r}."
         raise ProviderProtocolError(msg, provider="example") from exc
@@ -147,6 +148,15 @@ def from_server(frame: dict[str, Any]) -> list[BidiOutputEvent]:
     Raises:
         ProviderProtocolError: The frame is unknown or has a missing or mistyped field.
     """
+    try:
+        return _events(frame)
+    except (TypeError, ValueError) as exc:
+        # Events check their own fields: a value they refuse is the service's mistake.
+        msg = f"The example service sent a {frame.get('type')!r} frame with a bad value: {exc}"
+        raise ProviderProtocolError(msg, provider="example") from exc
+
+
+def _events(frame: dict[str, Any]) -> list[BidiOutputEvent]:
     kind = frame["type"]
     if kind == "response.start":
         return [BidiResponseStartEvent(response_id=_get(frame, "response_id", str))]

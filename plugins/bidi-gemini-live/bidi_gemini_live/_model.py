@@ -32,7 +32,14 @@ from bidi_core import (
     ToolResultEvent,
     UnsupportedInputError,
 )
-from bidi_core._config import check_keys, copy_config
+from bidi_core._config import (
+    check_json,
+    check_keys,
+    check_model_id,
+    check_number,
+    check_sample_rate,
+    copy_config,
+)
 from bidi_core.types import Messages, ToolSpec
 
 from . import _clients
@@ -229,28 +236,37 @@ class GeminiLiveModel(BidiModelBase):
             check_keys(
                 kwargs, ["model_id", "provider_config", "client_config"], where="GeminiLiveModel()"
             )
-        provider_config = copy_config(provider_config or {})
-        client_config = copy_config(client_config or {})
-        if isinstance(client_config.get("api_key"), str):
-            client_config["api_key"] = _Key(client_config["api_key"])
+        check_model_id(model_id, where="gemini_live", example=DEFAULT_MODEL_ID)
+        provider_config = copy_config(provider_config if provider_config is not None else {})
+        client_config = copy_config(client_config if client_config is not None else {})
         check_keys(provider_config, _PROVIDER_KEYS, where="gemini_live provider_config")
         check_keys(
             client_config, [*_client_keys(), "open_timeout"], where="gemini_live client_config"
         )
-        _check_transport(client_config, bool(provider_config.get("allow_insecure_transport")))
+        if isinstance(client_config.get("api_key"), str):
+            client_config["api_key"] = _Key(client_config["api_key"])
+        insecure = provider_config.get("allow_insecure_transport", False)
+        if not isinstance(insecure, bool):
+            msg = f"provider_config['allow_insecure_transport'] must be a bool (got {insecure!r})."
+            raise ConfigError(msg)
+        _check_transport(client_config, insecure)
         audio = provider_config.get("audio") or {}
         check_keys(audio, _AUDIO_KEYS, where="gemini_live provider_config['audio']")
-        in_rate = int(audio.get("input_sample_rate", DEFAULT_INPUT_SAMPLE_RATE))
-        if in_rate <= 0:
-            msg = f"'input_sample_rate' must be a positive rate in Hz (got {in_rate!r})."
-            raise ConfigError(msg)
-        out_rate = int(audio.get("output_sample_rate", DEFAULT_OUTPUT_SAMPLE_RATE))
+        in_rate = check_sample_rate(
+            audio.get("input_sample_rate", DEFAULT_INPUT_SAMPLE_RATE),
+            where="gemini_live provider_config['audio']['input_sample_rate']",
+        )
+        out_rate = check_sample_rate(
+            audio.get("output_sample_rate", DEFAULT_OUTPUT_SAMPLE_RATE),
+            where="gemini_live provider_config['audio']['output_sample_rate']",
+        )
         if out_rate != DEFAULT_OUTPUT_SAMPLE_RATE:
             msg = (
                 f"'output_sample_rate' must be 24000: Gemini Live speaks 24 kHz (got {out_rate!r})."
             )
             raise ConfigError(msg)
-        modalities = [str(m).upper() for m in provider_config.get("response_modalities", ["AUDIO"])]
+        given = provider_config.get("response_modalities", ["AUDIO"])
+        modalities = [str(m).upper() for m in given] if isinstance(given, list | tuple) else []
         if modalities not in (["AUDIO"], ["TEXT"]):
             msg = (
                 "'response_modalities' must be ['AUDIO'] or ['TEXT'] (Gemini Live answers in "
@@ -289,18 +305,38 @@ class GeminiLiveModel(BidiModelBase):
                 raise ConfigError(msg)
         fields = [f for f in types.LiveConnectConfig.model_fields if f not in _MANAGED_FIELDS]
         check_keys(inference, fields, where="gemini_live provider_config['inference']")
+        # NaN would reach the wire (JSON has none); SDK objects are the SDK's to check.
+        for key in ("inference", "realtime_input_config", "context_window_compression"):
+            check_json(
+                provider_config.get(key),
+                where=f"gemini_live provider_config[{key!r}]",
+                objects_ok=True,
+            )
         self._inference: dict[str, Any] = inference
         self._audio = audio
-        self._limit = provider_config.get("connection_limit_s", DEFAULT_CONNECTION_LIMIT_S)
+        self._limit: float | None = check_number(
+            provider_config.get("connection_limit_s", DEFAULT_CONNECTION_LIMIT_S),
+            where="gemini_live provider_config['connection_limit_s']",
+            above=0,
+            optional=True,
+            unit="seconds",
+        )
         # client_config['open_timeout'] (shared by every plugin) or the older open_timeout_s.
-        timeout = client_config.get("open_timeout", provider_config.get("open_timeout_s", 30.0))
-        if timeout is not None and (
-            not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0
-        ):
-            msg = f"'open_timeout' must be a number of seconds > 0 or None (got {timeout!r})."
-            raise ConfigError(msg)
-        self._open_timeout = None if timeout is None else float(timeout)
-        self._go_away_margin = float(provider_config.get("go_away_margin_s", 2.0))
+        self._open_timeout: float | None = check_number(
+            client_config.get("open_timeout", provider_config.get("open_timeout_s", 30.0)),
+            where="gemini_live client_config['open_timeout']",
+            above=0,
+            optional=True,
+            unit="seconds",
+        )
+        # How long before a goAway's timeLeft the connection is restarted (0-600 s).
+        self._go_away_margin: float = check_number(
+            provider_config.get("go_away_margin_s", 2.0),
+            where="gemini_live provider_config['go_away_margin_s']",
+            minimum=0,
+            maximum=600,
+            unit="seconds",
+        )
         output_modalities: tuple[Any, ...] = (
             ("text",)
             if self._modality == "TEXT"

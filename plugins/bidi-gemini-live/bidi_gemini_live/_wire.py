@@ -34,6 +34,8 @@ from bidi_core import (
     ProviderError,
     ToolUseStreamEvent,
 )
+from bidi_core._json import json_problem
+from bidi_core.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from bidi_core.types import Messages, ToolResult, ToolSpec
 
 __all__ = [
@@ -477,14 +479,21 @@ class ServerTranslator:
         blob = part.inline_data
         if blob is not None and blob.data:
             mime = blob.mime_type or ""
-            if mime.startswith("audio/") or not mime:
+            rate = parse_rate(mime, self.output_sample_rate)
+            if (mime.startswith("audio/") or not mime) and not (
+                MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
+            ):
+                out.append(
+                    BidiErrorEvent(
+                        message=f"Gemini sent audio at {rate} Hz ({mime!r}); it was skipped.",
+                        code="malformed_frame",
+                        recoverable=True,
+                    )
+                )
+            elif mime.startswith("audio/") or not mime:
                 response = self._start(out)
                 out.append(
-                    BidiAudioStreamEvent(
-                        audio=blob.data,
-                        sample_rate=parse_rate(mime, self.output_sample_rate),
-                        response_id=response,
-                    )
+                    BidiAudioStreamEvent(audio=blob.data, sample_rate=rate, response_id=response)
                 )
             else:
                 logger.debug("Gemini inline data of type %r skipped (no bidi event)", mime)
@@ -505,14 +514,12 @@ class ServerTranslator:
             call_id = function.id or f"call_{uuid.uuid4().hex}"
             name = function.name or ""
             self.tool_names[call_id] = name
+            args: Any = dict(function.args or {})
+            if json_problem(args) is not None:
+                # e.g. a NaN the SDK's JSON parser let through: the tool gets the text.
+                args = json.dumps(args, default=repr)
             out.append(
-                ToolUseStreamEvent(
-                    tool_use={
-                        "toolUseId": call_id,
-                        "name": name,
-                        "input": dict(function.args or {}),
-                    }
-                )
+                ToolUseStreamEvent(tool_use={"toolUseId": call_id, "name": name, "input": args})
             )
 
     def _turn_complete(self, content: types.LiveServerContent, out: list[BidiOutputEvent]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from bidi_core import (
     BidiUsageEvent,
     ToolUseStreamEvent,
 )
+from bidi_core.testing.fuzz import check_decoder
 from bidi_gemini_live._wire import (
     ServerTranslator,
     audio_mime,
@@ -469,3 +471,23 @@ def test_close_codes_map_to_typed_errors(code: int, retryable: bool) -> None:
 def test_redact_hides_secrets() -> None:
     """redact() removes every secret from a message."""
     assert redact("bad key AIza-secret-1 here", ["AIza-secret-1", None]) == "bad key *** here"
+
+
+@pytest.mark.parametrize("rate", [1, 16, 10**9])
+def test_audio_at_an_impossible_rate_is_an_error_event_not_a_crash(rate: int) -> None:
+    """Audio whose mime type states a rate outside 8-192 kHz is skipped with a BidiErrorEvent."""
+    tr = ServerTranslator(text_transcript=False)
+    events = feed(tr, {"serverContent": {"modelTurn": {"parts": [audio_part(rate=rate)]}}})
+    (error,) = [e for e in events if isinstance(e, BidiErrorEvent)]
+    assert f"Gemini sent audio at {rate} Hz" in error.message
+    assert error.recoverable
+    assert not [e for e in events if isinstance(e, BidiAudioStreamEvent)]
+
+
+def test_tool_args_that_are_not_json_reach_the_tool_as_text() -> None:
+    """A function call whose args hold NaN is not a decoder crash: the tool gets them as text."""
+    tr = ServerTranslator(text_transcript=False)
+    call = {"id": "c1", "name": "f", "args": {"a": math.nan}}
+    events = check_decoder(lambda: feed(tr, {"toolCall": {"functionCalls": [call]}}))
+    (use,) = [e for e in events if isinstance(e, ToolUseStreamEvent)]
+    assert use.tool_use["input"] == '{"a": NaN}'

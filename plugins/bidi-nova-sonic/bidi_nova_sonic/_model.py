@@ -37,12 +37,11 @@ from smithy_core.exceptions import CallError, SmithyError
 from bidi_core import (
     BidiConnectionError,
     BidiModelBase,
-    ConfigError,
     ProviderError,
     ProviderProtocolError,
     UnsupportedInputError,
 )
-from bidi_core._config import check_keys, copy_config
+from bidi_core._config import check_keys, check_number, copy_config
 from bidi_core.events import (
     BidiAudioInputEvent,
     BidiErrorEvent,
@@ -57,6 +56,7 @@ from bidi_core.types import Message, Messages, ToolSpec
 
 from . import _wire as wire
 from ._settings import (
+    CLIENT_KEYS,
     DEFAULT_MODEL_ID,
     NovaSettings,
     capabilities_for,
@@ -312,20 +312,17 @@ class NovaSonicModel(BidiModelBase):
             check_keys(
                 kwargs, ["model_id", "provider_config", "client_config"], where="NovaSonicModel()"
             )
-        provider = copy_config(provider_config or {})
-        client = copy_config(client_config or {})
+        provider = copy_config(provider_config if provider_config is not None else {})
+        client = copy_config(client_config if client_config is not None else {})
+        check_keys(client, (*CLIENT_KEYS, "open_timeout"), where="nova_sonic client_config")
         # open_timeout is the base class's bound on start() (the key every plugin takes).
-        open_timeout = client.get("open_timeout", _OPEN_TIMEOUT)
-        if open_timeout is not None and (
-            not isinstance(open_timeout, int | float)
-            or isinstance(open_timeout, bool)
-            or open_timeout <= 0
-        ):
-            msg = (
-                "client_config['open_timeout'] must be a number of seconds > 0 or None "
-                f"(got {open_timeout!r})."
-            )
-            raise ConfigError(msg)
+        open_timeout = check_number(
+            client.get("open_timeout", _OPEN_TIMEOUT),
+            where="nova_sonic client_config['open_timeout']",
+            above=0,
+            optional=True,
+            unit="seconds",
+        )
         transport = {k: v for k, v in client.items() if k != "open_timeout"}
         self._settings: NovaSettings = parse_settings(model_id, provider, transport)
         self.capabilities = capabilities_for(
@@ -334,7 +331,7 @@ class NovaSonicModel(BidiModelBase):
         super().__init__(
             model_id=model_id, config={"provider_config": provider, "client_config": client}
         )
-        self.open_timeout = None if open_timeout is None else float(open_timeout)
+        self.open_timeout = open_timeout
         self.audio_replay_ms = self._settings.replay_ms
         self._session: Any = self._settings.boto_session
         self._stream: _Stream | None = None

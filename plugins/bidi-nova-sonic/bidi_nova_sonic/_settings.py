@@ -6,7 +6,6 @@ Bedrock SDK, so ``bidi_core.list_models()`` stays cheap.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from typing import Any, Final
@@ -14,7 +13,7 @@ from typing import Any, Final
 import attrs
 
 from bidi_core import ConfigError, MissingCredentialsError
-from bidi_core._config import check_keys, copy_config
+from bidi_core._config import check_json, check_keys, check_number, copy_config
 
 from ._capabilities import (
     CA_BUNDLE_ENV,
@@ -32,6 +31,7 @@ from ._capabilities import (
 __all__ = [
     "CAPABILITIES",
     "CA_BUNDLE_ENV",
+    "CLIENT_KEYS",
     "CREDENTIAL_ENVS",
     "DEFAULT_MODEL_ID",
     "ENDPOINT_ENVS",
@@ -76,7 +76,8 @@ _AUDIO_KEYS = (
 DEFAULT_REPLAY_MS: Final = 500
 MAX_REPLAY_MS: Final = 5000
 _HISTORY_KEYS = ("max_message_bytes", "max_messages", "max_total_bytes")
-_CLIENT_KEYS = ("boto_session", "ca_bundle", "endpoint_uri", "region")
+#: client_config keys of the transport (the model adds ``open_timeout``).
+CLIENT_KEYS = ("boto_session", "ca_bundle", "endpoint_uri", "region")
 
 
 @attrs.frozen(kw_only=True)
@@ -175,7 +176,7 @@ def parse_settings(
         msg = f"model_id must be a non-empty string such as {DEFAULT_MODEL_ID!r}."
         raise ConfigError(msg)
     check_keys(provider_config, _PROVIDER_KEYS, where="nova_sonic provider_config")
-    check_keys(client_config, _CLIENT_KEYS, where="nova_sonic client_config")
+    check_keys(client_config, CLIENT_KEYS, where="nova_sonic client_config")
     audio = provider_config.get("audio") or {}
     check_keys(audio, _AUDIO_KEYS, where="nova_sonic provider_config['audio']")
     if audio.get("channels", 1) != 1:
@@ -209,6 +210,8 @@ def parse_settings(
         if not isinstance(provider_config.get(key, {}), dict):
             msg = f"provider_config[{key!r}] must be a dict."
             raise ConfigError(msg)
+        # Sent as JSON: a NaN (e.g. temperature) would be a frame the service refuses.
+        check_json(provider_config.get(key, {}), where=f"nova_sonic provider_config[{key!r}]")
     history = provider_config.get("history") or {}
     check_keys(history, _HISTORY_KEYS, where="nova_sonic provider_config['history']")
     limits = HistoryLimits(
@@ -216,10 +219,10 @@ def parse_settings(
     )
     limit = provider_config.get("connection_limit_s", DEFAULT_CONNECTION_LIMIT_S)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
-            msg = f"connection_limit_s must be a positive number or None (got {limit!r})."
-            raise ConfigError(msg)
-        if not math.isfinite(limit) or limit > PROVIDER_LIMIT_S:
+        limit = check_number(
+            limit, where="connection_limit_s", above=0, optional=True, unit="seconds"
+        )
+        if limit > PROVIDER_LIMIT_S:
             msg = (
                 f"connection_limit_s must be at most {PROVIDER_LIMIT_S:g} s, Bedrock's stream "
                 f"limit (got {limit!r}); use None to rely on the provider's timeout."

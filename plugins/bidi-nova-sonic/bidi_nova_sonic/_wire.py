@@ -30,6 +30,7 @@ from typing import Any, Literal
 import attrs
 
 from bidi_core import _fastcodec as codec
+from bidi_core.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from bidi_core.events import (
     BidiAudioStreamEvent,
     BidiErrorEvent,
@@ -94,7 +95,7 @@ def decode_chunk(data: bytes) -> NovaEvent:
     Raises:
         ValueError: The bytes are not a JSON object with an ``event`` object.
     """
-    value = codec.loads(data)
+    value = codec.loads(data)  # strict: NaN and Infinity are not JSON
     if not isinstance(value, dict) or not isinstance(value.get("event"), dict):
         msg = "A Nova output chunk must be a JSON object with an 'event' object."
         raise ValueError(msg)
@@ -354,7 +355,7 @@ def is_interrupted_marker(text: str) -> bool:
     if not stripped.startswith("{") or "interrupted" not in stripped:
         return False
     try:
-        value = json.loads(stripped)
+        value = codec.loads(stripped)
     except ValueError:
         return False
     return isinstance(value, dict) and value.get("interrupted") is True
@@ -364,7 +365,7 @@ def _generation_stage(body: dict[str, Any]) -> str | None:
     fields = body.get("additionalModelFields")
     if isinstance(fields, str):
         try:
-            fields = json.loads(fields)
+            fields = codec.loads(fields)
         except ValueError:
             return None
     if isinstance(fields, dict):
@@ -500,7 +501,21 @@ class OutputTranslator:
         audio_cfg = body.get("audioOutputConfiguration")
         if isinstance(audio_cfg, dict):
             rate = audio_cfg.get("sampleRateHertz")
-        content = _Content(kind=kind, role=role, stage=stage, sample_rate=_int(rate) or None)
+        sample_rate = _int(rate) or None
+        if sample_rate is not None and not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+            out.append(
+                BidiErrorEvent(
+                    message=(
+                        f"Nova Sonic stated an output audio rate of {sample_rate!r} Hz; the "
+                        f"configured {self.output_rate} Hz is used instead."
+                    ),
+                    code="malformed_event",
+                    recoverable=True,
+                    details={"event": "contentStart"},
+                )
+            )
+            sample_rate = None
+        content = _Content(kind=kind, role=role, stage=stage, sample_rate=sample_rate)
         content_id = str(body.get("contentId", ""))
         self._contents[content_id] = content
         if role == "USER":
@@ -578,7 +593,7 @@ class OutputTranslator:
         tool_input: Any = {}
         if isinstance(raw, str) and raw.strip():
             try:
-                tool_input = json.loads(raw)
+                tool_input = codec.loads(raw)
             except ValueError:
                 tool_input = {"raw": raw}
         elif isinstance(raw, dict):

@@ -10,6 +10,7 @@ import pytest
 
 from bidi_core.events import (
     BidiAudioStreamEvent,
+    BidiErrorEvent,
     BidiInterruptionEvent,
     BidiResponseCompleteEvent,
     BidiResponseStartEvent,
@@ -17,6 +18,7 @@ from bidi_core.events import (
     BidiUsageEvent,
     ToolUseStreamEvent,
 )
+from bidi_core.testing.fuzz import check_decoder
 from bidi_nova_sonic import _wire as wire
 from bidi_nova_sonic._settings import HistoryLimits, parse_settings
 
@@ -382,3 +384,33 @@ def test_history_first_message_is_user_and_caps_apply_oldest_first() -> None:
     )
     assert by_total[0] == ("USER", "é" * 10)
     assert by_total[-1] == ("ASSISTANT", "four")
+
+
+@pytest.mark.parametrize("stated", [1, 16, 2**63])
+def test_an_impossible_output_rate_is_reported_and_the_configured_one_used(stated: int) -> None:
+    """A stated rate outside 8-192 kHz: an error event, then audio at the configured rate."""
+    out = run([ev("completionStart"), audio_start("a1", rate=stated), audio("a1", b"\x01\x00" * 4)])
+    errors = [e for e in out if isinstance(e, BidiErrorEvent)]
+    assert len(errors) == 1
+    assert f"output audio rate of {stated} Hz" in errors[0].message
+    (chunk,) = [e for e in out if isinstance(e, BidiAudioStreamEvent)]
+    assert chunk.sample_rate == 24000
+
+
+def test_nan_in_a_tool_input_is_kept_as_raw_text_not_a_crash() -> None:
+    """Python's json reads NaN; a toolUse input holding it is passed on as its raw text."""
+    out = check_decoder(
+        run,
+        [
+            ev("contentStart", contentId="x", type="TOOL", role="TOOL"),
+            ev("toolUse", contentId="x", toolName="f", toolUseId="tu-1", content='{"a": NaN}'),
+        ],
+    )
+    (call,) = [e for e in out if isinstance(e, ToolUseStreamEvent)]
+    assert call.tool_use["input"] == {"raw": '{"a": NaN}'}
+
+
+def test_a_nan_in_an_output_chunk_is_not_json() -> None:
+    """An output chunk holding NaN is refused as not JSON (a ValueError the stream handles)."""
+    with pytest.raises(ValueError, match="NaN"):
+        wire.decode_chunk(b'{"event": {"usageEvent": {"x": NaN}}}')

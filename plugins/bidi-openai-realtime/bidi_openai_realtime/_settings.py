@@ -6,14 +6,13 @@ Everything here is pure (no I/O); the API key is resolved at ``start()``.
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from bidi_core._config import check_keys, copy_config, deep_merge
+from bidi_core._config import check_json, check_keys, check_number, copy_config, deep_merge
 from bidi_core._errors import ConfigError
 
 from ._wire import SAMPLE_RATE
@@ -258,9 +257,14 @@ def _check_audio(audio: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(msg)
     output: dict[str, Any] = {}
     if "voice" in audio:
+        if not isinstance(audio["voice"], str):
+            msg = f"provider_config['audio']['voice'] must be a str (got {audio['voice']!r})."
+            raise ConfigError(msg)
         output["voice"] = audio["voice"]
     if "speed" in audio:
-        output["speed"] = audio["speed"]
+        output["speed"] = check_number(
+            audio["speed"], where="provider_config['audio']['speed']", minimum=0.25, maximum=1.5
+        )
     return {"audio": {"output": output}} if output else {}
 
 
@@ -333,22 +337,18 @@ def parse_settings(
         if not isinstance(value, Mapping):
             msg = f"provider_config[{name!r}] must be a dict (got {type(value).__name__})."
             raise ConfigError(msg)
+    check_json(inference, where="openai_realtime provider_config['inference']")
     session = deep_merge(default_session(), _check_audio(audio))
     session = deep_merge(session, _place_inference(inference))
     _check_formats(session)
 
-    limit = provider_config.get("connection_limit_s", DEFAULT_CONNECTION_LIMIT_S)
-    if limit is not None and (
-        not isinstance(limit, int | float)
-        or isinstance(limit, bool)
-        or not math.isfinite(limit)
-        or limit <= 0
-    ):
-        msg = (
-            "provider_config['connection_limit_s'] must be a positive number of seconds "
-            f"or None (got {limit!r})."
-        )
-        raise ConfigError(msg)
+    limit = check_number(
+        provider_config.get("connection_limit_s", DEFAULT_CONNECTION_LIMIT_S),
+        where="provider_config['connection_limit_s']",
+        above=0,
+        optional=True,
+        unit="seconds",
+    )
 
     auth_header = client_config.get("auth_header", "authorization")
     if auth_header not in ("authorization", "api-key"):
@@ -392,12 +392,16 @@ def parse_settings(
     if url.startswith("ws://") and client_config.get("ssl") is not None:
         msg = "client_config['ssl'] needs an https:// or wss:// base_url."
         raise ConfigError(msg)
-    open_timeout = client_config.get("open_timeout", DEFAULT_OPEN_TIMEOUT)
-    if not isinstance(open_timeout, int | float) or isinstance(open_timeout, bool):
-        msg = f"client_config['open_timeout'] must be a number of seconds (got {open_timeout!r})."
-        raise ConfigError(msg)
+    open_timeout = check_number(
+        client_config.get("open_timeout", DEFAULT_OPEN_TIMEOUT),
+        where="client_config['open_timeout']",
+        above=0,
+        unit="seconds",
+    )
     max_size = client_config.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
-    if max_size is not None and (not isinstance(max_size, int) or max_size < 2**20):
+    if max_size is not None and (
+        isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2**20
+    ):
         msg = (
             "client_config['max_message_size'] must be None (no limit) or at least 1 MiB "
             f"(got {max_size!r}): audio deltas are large."
@@ -416,15 +420,16 @@ def parse_settings(
         headers=headers,
         ssl=client_config.get("ssl"),
         proxy=None if proxy is False else proxy,
-        open_timeout=float(open_timeout),
+        open_timeout=open_timeout,
         max_message_size=max_size,
-        connection_limit_s=None if limit is None else float(limit),
+        connection_limit_s=limit,
         session=session,
     )
 
 
 def safe_client_config(client_config: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of *client_config* whose secrets are :class:`Secret` objects."""
+    check_keys(client_config, CLIENT_KEYS, where="openai_realtime client_config")
     out: dict[str, Any] = copy_config(dict(client_config))
     if out.get("api_key") is not None and not isinstance(out["api_key"], Secret):
         out["api_key"] = Secret(str(out["api_key"]))

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
+from bidi_core import _json as strict_json
 from bidi_core.events import (
     BidiAudioStreamEvent,
     BidiErrorEvent,
@@ -344,7 +345,7 @@ def decode_frame(raw: str | bytes) -> dict[str, Any]:
         ValueError: The frame is not a JSON object with a string ``type``.
     """
     try:
-        data = json.loads(raw)
+        data = strict_json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         msg = f"not JSON ({exc})"
         raise ValueError(msg) from exc
@@ -691,7 +692,7 @@ class Decoder:
         self, response_id: str, call_id: str, name: str, arguments: str
     ) -> ToolUseStreamEvent:
         try:
-            parsed: Any = json.loads(arguments) if arguments.strip() else {}
+            parsed: Any = strict_json.loads(arguments) if arguments.strip() else {}
         except ValueError:
             parsed = arguments  # the tool sees the raw text and can report the error
         self._emitted_calls.add(call_id)

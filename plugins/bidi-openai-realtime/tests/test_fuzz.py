@@ -6,10 +6,12 @@ The ``ci`` hypothesis profile runs 100 examples per test; ``nox -s fuzz`` runs 1
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from hypothesis import given
 
+from bidi_core.events import ToolUseStreamEvent
 from bidi_core.testing.fuzz import check_decoder, frame_sequences
 from bidi_openai_realtime import _wire as wire
 
@@ -134,3 +136,29 @@ def test_error_frames_with_a_mistyped_error_object_are_reported() -> None:
     (event,) = wire.Decoder().feed({"type": "error", "error": "boom"}, 0.0).events
     assert isinstance(event, BidiErrorEvent)
     assert event.recoverable
+
+
+def test_nan_in_a_frame_or_in_tool_arguments_never_crashes_the_decoder() -> None:
+    """Python's json reads NaN; a frame or arguments holding it are refused like bad JSON."""
+    d = wire.Decoder()
+    d.feed({"type": "response.created", "event_id": "e1", "response": {"id": "r1"}}, 0.0)
+    done = {
+        "type": "response.function_call_arguments.done",
+        "event_id": "e2",
+        "response_id": "r1",
+        "item_id": "item_call_1",
+        "output_index": 0,
+        "call_id": "call_1",
+        "name": "get_weather",
+        "arguments": "{}",
+    }
+    frame = json.dumps(done).replace('"{}"', '"{\\"x\\": NaN}"')
+    events = check_decoder(lambda: d.feed_raw(frame, 0.0).events)
+    (call,) = [e for e in events if isinstance(e, ToolUseStreamEvent)]
+    assert call.tool_use["input"] == '{"x": NaN}'  # the tool sees the raw text
+    error = (
+        '{"type": "error", "event_id": "e", "error": {"type": "x", "message": "m", "param": NaN}}'
+    )
+    events = check_decoder(lambda: wire.Decoder().feed_raw(error, 0.0).events)
+    assert [type(e).__name__ for e in events] == ["BidiErrorEvent"]
+    json.dumps(events[0].to_dict(), allow_nan=False)

@@ -30,26 +30,30 @@ NOVA_INFERENCE = {"maxTokens": 1024, "topP": 0.9, "temperature": 0.7}
 _SHARED: dict[tuple[str, int], Any] = {}
 
 
+def _shared(key: tuple[str, int], build: Callable[[], Any]) -> Any:
+    """One object per process for *key* (built by *build* the first time)."""
+    if key not in _SHARED:
+        _SHARED[key] = build()
+    return _SHARED[key]
+
+
 def _ssl_context(ca_path: str) -> Any:
     """One TLS context trusting the benchmark server for every session of the process."""
-    ctx = _SHARED.get(("ssl", 0))
-    if ctx is None:
-        import ssl
+    import ssl
 
-        ctx = _SHARED["ssl", 0] = ssl.create_default_context(cafile=ca_path)
-    return ctx
+    return _shared(("ssl", 0), lambda: ssl.create_default_context(cafile=ca_path))
 
 
 def _boto_session() -> Any:
     """One boto3 session for every Nova session of the process, as a server would keep."""
-    session = _SHARED.get(("boto3", 0))
-    if session is None:
-        import boto3
+    import boto3
 
-        session = _SHARED["boto3", 0] = boto3.Session(
+    return _shared(
+        ("boto3", 0),
+        lambda: boto3.Session(
             aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench", region_name="us-east-1"
-        )
-    return session
+        ),
+    )
 
 
 class Driver:

@@ -326,32 +326,6 @@ _STARTUP_CONFIG: dict[str, dict[str, Any]] = {
 }
 
 
-def memory_bench(
-    providers: list[str], pythons: dict[str, str], repeats: int, n: int = 50
-) -> dict[str, dict[str, float]]:
-    """Median KiB of RSS per idle open session, *n* sessions per run, interleaved runs.
-
-    The floor keeps one client for every session of its process (Gemini: one
-    ``genai.Client``; Nova: one SDK client, so one HTTP/2 connection); OpenAI's floor
-    is one bare WebSocket per session.
-    """
-    out: dict[str, dict[str, float]] = {}
-    for provider in providers:
-        samples: dict[str, list[float]] = {impl: [] for impl in pythons}
-        with bench_server(provider) as info:
-            impls = list(pythons)
-            for rep in range(repeats):
-                shift = rep % len(impls)
-                for impl in impls[shift:] + impls[:shift]:
-                    spec = {"bench": "memory", "provider": provider, "impl": impl, "info": info}
-                    spec["n"] = n
-                    result = worker(pythons[impl], spec)
-                    samples[impl].append(result["kib_per_session"])
-                    print(f"  memory {provider} {impl}: {samples[impl][-1]:.1f} KiB", flush=True)
-        out[provider] = {impl: median(v) for impl, v in samples.items()}
-    return out
-
-
 def startup_bench(providers: list[str], python: str, runs: int) -> dict[str, dict[str, float]]:
     """Median ms of the three startup steps, each run in a fresh interpreter."""
     env = {
@@ -583,7 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     if "send" in rows:
         results["send"] = path_bench("send", providers, pythons, args.repeats, args.rounds)
     if "memory" in rows:
-        results["memory"] = memory_bench(providers, pythons, args.repeats)
+        from _memory import memory_bench
+
+        results["memory"] = memory_bench(providers, pythons, args.repeats, bench_server, worker)
     if "startup" in rows:
         results["startup"] = startup_bench(providers, sys.executable, runs=15)
     if "restart" in rows:

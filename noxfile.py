@@ -7,6 +7,7 @@ plugin's tests run in an environment holding only bidi-core and that plugin.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -30,25 +31,41 @@ PLUGINS = sorted(
 PLUGIN_PACKAGES = {p: "plugins/" + p + "/" + p.replace("-", "_") for p in PLUGINS}
 
 
+#: The suites run once per JSON/base64 path (bidi_core._fastcodec): "fast" with the
+#: bidi-core[fast] libraries, "stdlib" with BIDI_NO_FAST=1. BIDI_CODECS=fast (or
+#: stdlib) runs one of them, for a quicker loop.
+CODECS = [c for c in os.environ.get("BIDI_CODECS", "fast,stdlib").split(",") if c]
+
+
+def run_per_codec(session: nox.Session, *args: str) -> None:
+    """Run pytest with *args* once per entry of CODECS."""
+    for codec in CODECS:
+        env = {"BIDI_NO_FAST": "1" if codec == "stdlib" else "0"}
+        session.log(f"JSON/base64 path: {codec}")
+        session.run("pytest", *args, env=env)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the core test suite against bidi-core installed from its wheel.
+    """Run the core test suite against bidi-core installed from its wheel, twice: with
+    the fast JSON/base64 path (the fast extra) and with the stdlib one (BIDI_NO_FAST=1).
 
     The test group brings the serve extra's packages and Playwright (the browser tests
     drive Debian's Chromium, never a downloaded one: ``BIDI_REQUIRE_BROWSER=1`` makes a
     missing Chromium a failure instead of a skip, as in CI).
     """
-    session.install(*TEST_DEPS, ".[serve]")
-    session.run("pytest", *session.posargs)
+    session.install(*TEST_DEPS, ".[serve,fast]")
+    run_per_codec(session, *session.posargs)
 
 
 @nox.session(python=PYTHON)
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin_tests(session: nox.Session, plugin: str) -> None:
-    """Run one plugin's tests in an env holding only bidi-core and that plugin (wheels)."""
-    session.install(*TEST_DEPS, ".", f"./plugins/{plugin}[test]")
-    session.run(
-        "pytest",
+    """Run one plugin's tests in an env holding only bidi-core and that plugin (wheels),
+    with the fast JSON/base64 path and with the stdlib one."""
+    session.install(*TEST_DEPS, ".[fast]", f"./plugins/{plugin}[test]")
+    run_per_codec(
+        session,
         "-c",
         f"plugins/{plugin}/pyproject.toml",
         "--rootdir",
@@ -69,7 +86,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """Run mypy --strict over the core and every plugin package."""
-    editable = ["-e", "."]
+    editable = ["-e", ".[fast]"]
     for plugin in PLUGINS:
         editable += ["-e", f"./plugins/{plugin}[test]"]
     session.install(*TYPECHECK_DEPS, *TEST_DEPS, *editable)
@@ -105,7 +122,7 @@ def bench(session: nox.Session) -> None:
     ``aws-sdk-bedrock-runtime<0.12`` and the bidi plugin needs 0.12, so the two cannot
     share one environment. Writes ``benchmarks/results.md``; ``-- --quick`` for a short run.
     """
-    session.install(".[serve]", *(f"./plugins/{p}[test]" for p in PLUGINS))
+    session.install(".[serve,fast]", *(f"./plugins/{p}[test]" for p in PLUGINS))
     strands = Path(".nox/bench-strands")
     python = strands / "bin" / "python"
     if not python.exists():

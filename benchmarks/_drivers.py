@@ -26,6 +26,34 @@ MODEL_IDS = {
     "nova": "amazon.nova-sonic-v1:0",
 }
 NOVA_INFERENCE = {"maxTokens": 1024, "topP": 0.9, "temperature": 0.7}
+#: Clients shared by the sessions of one process (floor drivers with ``info["shared"]``).
+_SHARED: dict[tuple[str, int], Any] = {}
+
+
+def _shared(key: tuple[str, int], build: Callable[[], Any]) -> Any:
+    """One object per process for *key* (built by *build* the first time)."""
+    if key not in _SHARED:
+        _SHARED[key] = build()
+    return _SHARED[key]
+
+
+def _ssl_context(ca_path: str) -> Any:
+    """One TLS context trusting the benchmark server for every session of the process."""
+    import ssl
+
+    return _shared(("ssl", 0), lambda: ssl.create_default_context(cafile=ca_path))
+
+
+def _boto_session() -> Any:
+    """One boto3 session for every Nova session of the process, as a server would keep."""
+    import boto3
+
+    return _shared(
+        ("boto3", 0),
+        lambda: boto3.Session(
+            aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench", region_name="us-east-1"
+        ),
+    )
 
 
 class Driver:
@@ -77,9 +105,7 @@ class BidiDriver(Driver):
                 "client_config": {"api_key": "k", "base_url": f"http://127.0.0.1:{info['port']}/v1"}
             }
         if self.provider == "gemini":
-            import ssl
-
-            ctx = ssl.create_default_context(cafile=info["ca_path"])
+            ctx = _ssl_context(info["ca_path"])
             return {
                 "client_config": {
                     "api_key": "k",
@@ -91,11 +117,8 @@ class BidiDriver(Driver):
                 },
                 "provider_config": {"resumption": False, "connection_limit_s": None},
             }
-        import boto3
 
-        session = boto3.Session(
-            aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench", region_name="us-east-1"
-        )
+        session = _boto_session()
         return {
             "client_config": {
                 "endpoint_uri": f"https://127.0.0.1:{info['port']}",
@@ -212,12 +235,17 @@ class OpenAIFloor(Driver):
 
 
 class GeminiFloor(Driver):
-    """The bare google-genai live session (``client.aio.live.connect``)."""
+    """The bare google-genai live session (``client.aio.live.connect``).
+
+    With ``info["shared"]`` every session of the process uses one ``genai.Client``
+    (the memory row's floor).
+    """
 
     rate = 16000
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
+        self.shared = bool(info.get("shared"))
         self.client: Any = None
         self.cm: Any = None
         self.session: Any = None
@@ -229,15 +257,20 @@ class GeminiFloor(Driver):
         from google import genai
         from google.genai import types
 
-        ctx = ssl.create_default_context(cafile=self.info["ca_path"])
-        self.client = genai.Client(
-            api_key="k",
-            http_options=types.HttpOptions(
-                base_url=f"https://127.0.0.1:{self.info['port']}",
-                api_version="v1beta",
-                async_client_args={"ssl": ctx},
-            ),
-        )
+        key = ("gemini", self.info["port"])
+        self.client = _SHARED.get(key) if self.shared else None
+        if self.client is None:
+            ctx = ssl.create_default_context(cafile=self.info["ca_path"])
+            self.client = genai.Client(
+                api_key="k",
+                http_options=types.HttpOptions(
+                    base_url=f"https://127.0.0.1:{self.info['port']}",
+                    api_version="v1beta",
+                    async_client_args={"ssl": ctx},
+                ),
+            )
+            if self.shared:
+                _SHARED[key] = self.client
         config = types.LiveConnectConfig(
             response_modalities=[types.Modality.AUDIO], system_instruction="You are a benchmark."
         )
@@ -275,10 +308,11 @@ class GeminiFloor(Driver):
 
     async def close(self) -> None:
         await self.cm.__aexit__(None, None, None)
-        await self.client.aio.aclose()
+        if not self.shared:
+            await self.client.aio.aclose()
 
 
-def _trusting_crt(ca_path: str, base: Any = None) -> Any:
+def trusting_crt(ca_path: str, base: Any = None) -> Any:
     """An awscrt transport (``base`` subclass) that trusts the benchmark server's CA."""
     from awscrt import io as crt_io
     from smithy_http.aio.crt import AWSCRTHTTPClient
@@ -299,17 +333,24 @@ def _trusting_crt(ca_path: str, base: Any = None) -> Any:
 
 
 class NovaFloor(Driver):
-    """The bare Bedrock SDK stream: send chunks, ``output.receive()``, json, base64."""
+    """The bare Bedrock SDK stream: send chunks, ``output.receive()``, json, base64.
+
+    With ``info["shared"]`` every session of the process uses one SDK client (one
+    HTTP/2 connection carrying every stream: the memory row's floor).
+    """
 
     rate = 16000
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
+        self.shared = bool(info.get("shared"))
         self.client: Any = None
         self.stream: Any = None
         self.output: Any = None
         self.prompt = str(uuid.uuid4())
         self.audio_content: str | None = None
+        #: contentIds of FINAL text blocks (the whole answer, not a transcript delta).
+        self.final_text: set[str] = set()
 
     async def open(self) -> None:
         from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
@@ -318,15 +359,20 @@ class NovaFloor(Driver):
             InvokeModelWithBidirectionalStreamOperationInput,
         )
 
-        transport = _trusting_crt(self.info["ca_path"])()
-        config = await AsyncBedrockRuntimeConfig.resolve(
-            endpoint_uri=f"https://127.0.0.1:{self.info['port']}",
-            region="us-east-1",
-            aws_access_key_id="AKIDBENCH",
-            aws_secret_access_key="bench",
-            transport=transport,
-        )
-        self.client = AsyncBedrockRuntimeClient(config=config)
+        key = ("nova", self.info["port"])
+        self.client = _SHARED.get(key) if self.shared else None
+        if self.client is None:
+            transport = trusting_crt(self.info["ca_path"])()
+            config = await AsyncBedrockRuntimeConfig.resolve(
+                endpoint_uri=f"https://127.0.0.1:{self.info['port']}",
+                region="us-east-1",
+                aws_access_key_id="AKIDBENCH",
+                aws_secret_access_key="bench",
+                transport=transport,
+            )
+            self.client = AsyncBedrockRuntimeClient(config=config)
+            if self.shared:
+                _SHARED[key] = self.client
         self.stream = await self.client.invoke_model_with_bidirectional_stream(
             InvokeModelWithBidirectionalStreamOperationInput(model_id=MODEL_IDS["nova"])
         )
@@ -416,6 +462,7 @@ class NovaFloor(Driver):
     async def wait_text(self, needle: str | re.Pattern[str]) -> tuple[str, int]:
         output = self.output
         on_audio = self.on_audio
+        final = self.final_text
         n = 0
         while True:
             chunk = await output.receive()
@@ -432,9 +479,15 @@ class NovaFloor(Driver):
                 continue
             text = event.get("textOutput")
             if text is not None:
+                if text["contentId"] in final:
+                    continue  # the whole answer again, not a delta
                 found = _match(needle, text["content"])
                 if found is not None:
                     return found, n
+                continue
+            start = event.get("contentStart")
+            if start is not None and '"FINAL"' in start.get("additionalModelFields", ""):
+                final.add(start["contentId"])
 
     async def close(self) -> None:
         if self.audio_content is not None:
@@ -445,7 +498,8 @@ class NovaFloor(Driver):
         await self._send({"sessionEnd": {}})
         await self.stream.input_stream.close()
         await self.stream.close()
-        await self.client.close() if hasattr(self.client, "close") else None
+        if not self.shared and hasattr(self.client, "close"):
+            await self.client.close()
 
 
 # ============================================================================ strands
@@ -477,11 +531,9 @@ class StrandsDriver(Driver):
                 model_id=MODEL_IDS["openai"], api_key="k", transcription_model_id=None
             )
         if self.provider == "gemini":
-            import ssl
-
             from strands.bidi.models.google import GoogleGeminiLiveModel
 
-            ctx = ssl.create_default_context(cafile=info["ca_path"])
+            ctx = _ssl_context(info["ca_path"])
             self.rate = 16000
             return GoogleGeminiLiveModel(
                 model_id=MODEL_IDS["gemini"],
@@ -494,12 +546,11 @@ class StrandsDriver(Driver):
                     },
                 },
             )
-        import boto3
         from strands.bidi.models import bedrock
 
         self.rate = 16000
         if not getattr(bedrock, "_bench_patched", False):
-            bedrock._BedrockAWSCRTHTTPClient = _trusting_crt(  # type: ignore[attr-defined]
+            bedrock._BedrockAWSCRTHTTPClient = trusting_crt(  # type: ignore[attr-defined]
                 info["ca_path"], bedrock._BedrockAWSCRTHTTPClient
             )
             resolve = bedrock.AsyncBedrockRuntimeConfig.resolve
@@ -511,9 +562,7 @@ class StrandsDriver(Driver):
 
             bedrock.AsyncBedrockRuntimeConfig.resolve = staticmethod(patched)  # type: ignore[method-assign]
             bedrock._bench_patched = True  # type: ignore[attr-defined]
-        session = boto3.Session(
-            aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench", region_name="us-east-1"
-        )
+        session = _boto_session()
         return bedrock.BedrockNovaSonicModel(
             model_id=MODEL_IDS["nova"],
             boto_session=session,

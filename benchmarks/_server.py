@@ -8,15 +8,17 @@ Each server does the provider's handshake like its fake (OpenAI: ``session.creat
 Nova: an HTTP/2 ``POST`` over TLS answered with an event stream), then reacts to text
 inputs from the client, in whatever form that client sends them:
 
-* ``bench-go:receive:<n>`` -> send the pre-encoded frames of *n* responses plus the
-  sentinel (:mod:`_frames`) as fast as the socket takes them;
+* ``bench-go:receive:<n>`` -> send the frames of *n* answers plus the sentinel answer,
+  recorded from the plugin's fake (:mod:`_record`), as fast as the socket takes them;
 * ``bench-go:flush`` -> send the transcript ``bench-ack:<audio chunks received>`` and
   reset the count (the send benchmark's end marker; proves nothing was dropped);
 * ``bench-go:rt:<seconds>`` -> send one stamped 20 ms audio frame every 20 ms for that
   long, then the transcript ``bench-done:<frames sent>:<p99 server lag ms>``.
 
 Audio chunks from the client are only counted. Nothing is validated: the plugins'
-fakes do that in the tests; here the server must stay cheap.
+fakes do that in the tests; here the server must stay cheap. The handshake frames, the
+stamped audio and the acknowledgement texts are recorded frames too (with the audio
+payload or the text replaced), so every byte a client reads is shaped by the fake.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _frames as fr
+from _record import RECORDERS, Recording, ignore_crt_body_writer
 
+#: Distinct answers recorded from the fake (a burst of more cycles through them).
+ANSWERS = 20
 _GO = re.compile(r"bench-go:([a-z]+)(?::([0-9.]+))?")
 
 
@@ -89,25 +94,22 @@ def command(text: str, conn: Conn) -> tuple[str, float] | None:
 # ----------------------------------------------------------------------------- OpenAI
 
 
-async def serve_openai() -> tuple[Any, dict[str, Any]]:
+async def serve_openai(rec: Recording) -> tuple[Any, dict[str, Any]]:
     from websockets.asyncio.server import serve
 
-    from bidi_openai_realtime.testing import default_server_session
-
     cache: dict[int, list[str]] = {}
+    created, updated = rec.handshake
 
     async def handler(ws: Any) -> None:
         conn = Conn()
-        session = default_server_session("gpt-realtime")
-        await ws.send(
-            json.dumps({"event_id": "event_s1", "type": "session.created", "session": session})
-        )
+        await ws.send(created)
 
         async def send_audio(pcm: bytes, seq: int) -> None:
-            await ws.send(fr.openai_audio_frame(pcm, seq))
+            await ws.send(rec.audio_frame(pcm))
 
         async def send_text(text: str) -> None:
-            await ws.send(fr.openai_text_frame(text))
+            for frame in rec.text_frames(text):
+                await ws.send(frame)
 
         try:
             async for raw in ws:
@@ -117,13 +119,9 @@ async def serve_openai() -> tuple[Any, dict[str, Any]]:
                 if "bench-go" in raw:
                     cmd = command(raw, conn)
                     assert cmd is not None
-                    await act(cmd, conn, cache, fr.openai_stream, ws.send, send_audio, send_text)
+                    await act(cmd, conn, cache, rec.burst, ws.send, send_audio, send_text)
                 elif '"session.update"' in raw:
-                    await ws.send(
-                        json.dumps(
-                            {"event_id": "event_s2", "type": "session.updated", "session": session}
-                        )
-                    )
+                    await ws.send(updated)
         finally:
             await stop_rt(conn)
 
@@ -166,24 +164,26 @@ async def stop_rt(conn: Conn) -> None:
 # ----------------------------------------------------------------------------- Gemini
 
 
-async def serve_gemini() -> tuple[Any, dict[str, Any]]:
+async def serve_gemini(rec: Recording) -> tuple[Any, dict[str, Any]]:
     from websockets.asyncio.server import serve
 
     from bidi_core.testing import loopback_tls
 
     tls = loopback_tls()
     cache: dict[int, list[bytes]] = {}
+    (setup_complete,) = rec.handshake
 
     async def handler(ws: Any) -> None:
         conn = Conn()
         await ws.recv()  # setup
-        await ws.send(json.dumps({"setupComplete": {}}).encode())
+        await ws.send(setup_complete)
 
         async def send_audio(pcm: bytes, seq: int) -> None:
-            await ws.send(json.dumps(fr.gemini_audio_message(pcm)).encode())
+            await ws.send(rec.audio_frame(pcm))
 
         async def send_text(text: str) -> None:
-            await ws.send(json.dumps(fr.gemini_text_message(text)).encode())
+            for frame in rec.text_frames(text):
+                await ws.send(frame)
 
         try:
             async for raw in ws:
@@ -191,7 +191,7 @@ async def serve_gemini() -> tuple[Any, dict[str, Any]]:
                 if "bench-go" in text:
                     cmd = command(text, conn)
                     assert cmd is not None
-                    await act(cmd, conn, cache, fr.gemini_stream, ws.send, send_audio, send_text)
+                    await act(cmd, conn, cache, rec.burst, ws.send, send_audio, send_text)
                 elif '"audio"' in text:
                     conn.audio_in += 1
         finally:
@@ -217,13 +217,14 @@ _CHUNK_HEADERS = {
 class _H2Peer:
     """One HTTP/2 connection: the event streams of its requests, with flow control."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, rec: Recording) -> None:
         import h2.config
         import h2.connection
 
         from bidi_nova_sonic import _eventstream as es
 
         self.es = es
+        self.rec = rec
         self.writer = writer
         self.conn = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
@@ -265,8 +266,10 @@ class _H2Peer:
             view = view[size:]
         await self.flush()
 
-    def frame(self, event: dict[str, Any]) -> bytes:
-        return self.es.encode_message(_CHUNK_HEADERS, fr.nova_payload(event))
+    def frame(self, inner: bytes) -> bytes:
+        """Wrap a recorded Nova event as the fake does: base64 in ``{"bytes"}``, one message."""
+        payload = json.dumps({"bytes": base64.b64encode(inner).decode("ascii")}).encode("ascii")
+        return self.es.encode_message(_CHUNK_HEADERS, payload)
 
     def on_data(self, stream_id: int, data: bytes) -> None:
         decoder = self.decoders.get(stream_id)
@@ -291,33 +294,32 @@ class _H2Peer:
         task.add_done_callback(self.tasks.discard)
 
     async def act(self, stream_id: int, conn: Conn, cmd: tuple[str, float]) -> None:
-        completion = "completion-rt"
-        cid = str(uuid.uuid4())
+        rec = self.rec
 
         async def send_frame(data: bytes) -> None:
             await self.send_data(stream_id, data)
 
         async def send_audio(pcm: bytes, seq: int) -> None:
-            event = fr.nova_audio_event(completion, cid, pcm)
             if seq == 0:
-                await self.send_data(stream_id, self.frame(fr.nova_audio_start(completion, cid)))
-            await self.send_data(stream_id, self.frame(event))
+                for inner in rec.audio_prologue:
+                    await self.send_data(stream_id, self.frame(inner))
+            await self.send_data(stream_id, self.frame(rec.audio_frame(pcm)))
 
         async def send_text(text: str) -> None:
-            data = b"".join(self.frame(e) for e in fr.nova_text_block("completion-ack", text))
+            data = b"".join(self.frame(inner) for inner in rec.text_frames(text))
             await self.send_data(stream_id, data)
 
         async with self.lock:  # one burst at a time per connection
             await act(cmd, conn, _NOVA_CACHE, self.build, send_frame, send_audio, send_text)
 
     def build(self, n: int) -> list[bytes]:
-        return [self.frame(e) for e in fr.nova_stream(n)]
+        return [self.frame(inner) for inner in self.rec.burst(n)]
 
 
 _NOVA_CACHE: dict[int, list[bytes]] = {}
 
 
-async def serve_nova() -> tuple[Any, dict[str, Any]]:
+async def serve_nova(rec: Recording) -> tuple[Any, dict[str, Any]]:
     import h2.events
 
     from bidi_core.testing import loopback_tls
@@ -358,7 +360,7 @@ async def serve_nova() -> tuple[Any, dict[str, Any]]:
             peer.window.set()
 
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = _H2Peer(writer)
+        peer = _H2Peer(writer, rec)
         peer.conn.initiate_connection()
         await peer.flush()
         try:
@@ -390,8 +392,12 @@ async def serve_nova() -> tuple[Any, dict[str, Any]]:
 
 
 async def main(provider: str) -> None:
+    ignore_crt_body_writer(asyncio.get_running_loop())
+    rec = await RECORDERS[provider](ANSWERS)
     start = {"openai": serve_openai, "gemini": serve_gemini, "nova": serve_nova}[provider]
-    server, info = await start()
+    server, info = await start(rec)
+    info["answer_frames"] = [len(answer) for answer in rec.answers]
+    info["sentinel_frames"] = len(rec.sentinel)
     print(json.dumps(info), flush=True)
     loop = asyncio.get_running_loop()
     # Serve until the parent closes our stdin.

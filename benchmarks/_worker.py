@@ -23,20 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _frames as fr
 from _drivers import ACK, make_driver
-
-FRAME_COUNT = {
-    "openai": lambda n: len(fr.openai_stream(n)),
-    "gemini": lambda n: len(fr.gemini_stream(n)),
-    "nova": lambda n: len(fr.nova_stream(n)),
-}
+from _record import burst_frames, ignore_crt_body_writer
 
 
 async def bench_receive(spec: dict[str, Any]) -> dict[str, Any]:
-    """CPU time per server frame of a burst of ``responses`` responses."""
+    """CPU time per server frame of a burst of ``responses`` answers (plus the sentinel's)."""
     driver = make_driver(spec["provider"], spec["impl"], spec["info"])
     await driver.open()
     responses = int(spec.get("responses", 20))
-    frames = FRAME_COUNT[spec["provider"]](responses)
+    frames = burst_frames(spec["info"], responses)
     cpu: list[float] = []
     wall: list[float] = []
     try:
@@ -208,6 +203,35 @@ def _server_share(before: Any, after: Any, n: int) -> dict[str, float]:
     return {"server_cpu_share": share, "sessions_per_core_by_cpu": n / share if share else 0.0}
 
 
+async def bench_memory(spec: dict[str, Any]) -> dict[str, Any]:
+    """RSS growth per idle open session: ``n`` sessions opened after one warm-up session.
+
+    The floor's sessions share one client (``info["shared"]``): what a process that
+    keeps one SDK client for all its sessions pays per session.
+    """
+    n = int(spec["n"])
+    info = {**spec["info"], "shared": spec["impl"] == "floor"}
+    warm = make_driver(spec["provider"], spec["impl"], info)
+    await warm.open()
+    drivers = [make_driver(spec["provider"], spec["impl"], info) for _ in range(n)]
+    opened: list[Any] = []
+    try:
+        await asyncio.sleep(0.2)
+        gc.collect()
+        rss0 = _rss_kib()
+        for i in range(0, n, 10):
+            batch = drivers[i : i + 10]
+            await asyncio.gather(*(d.open() for d in batch))
+            opened.extend(batch)
+        await asyncio.sleep(0.2)
+        gc.collect()
+        rss1 = _rss_kib()
+    finally:
+        await asyncio.gather(*(d.close() for d in opened), return_exceptions=True)
+        await warm.close()
+    return {"kib_per_session": (rss1 - rss0) / n, "n": n}
+
+
 async def bench_restart(spec: dict[str, Any]) -> dict[str, Any]:
     """``BidiAgent`` restarts against the plugin's own fake (``bidi_*.testing``).
 
@@ -268,25 +292,13 @@ BENCHES = {
     "receive": bench_receive,
     "send": bench_send,
     "scale": bench_scale,
+    "memory": bench_memory,
     "restart": bench_restart,
 }
 
 
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    default = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        # awscrt's body writer fails harmlessly after the server ended the stream (the
-        # bare SDK leaks it; the bidi plugin handles it); it is not a benchmark result.
-        if "HTTP-stream has completed" in repr(context.get("exception")):
-            return
-        if default is not None:
-            default(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handler)
+    ignore_crt_body_writer(asyncio.get_running_loop())
     return await BENCHES[spec["bench"]](spec)
 
 

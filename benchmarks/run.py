@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 PROVIDERS = ("openai", "gemini", "nova")
 MODEL_NAMES = {"openai": "openai_realtime", "gemini": "gemini_live", "nova": "nova_sonic"}
 IMPLS = ("floor", "bidi", "strands")
-ROWS = ("receive", "send", "scale", "startup", "restart", "gateway")
+ROWS = ("receive", "send", "memory", "scale", "startup", "restart", "gateway")
 GATEWAY_PATHS = ("echo", "simulated", "openai")
 CLIENT_CPU, SERVER_CPU = 0, 1
 
@@ -452,6 +452,20 @@ def report(results: dict[str, Any], meta: dict[str, Any]) -> str:
             )
             lines.append(f"- {provider}: {trials}")
         lines.append("")
+    if results.get("memory"):
+        lines += [
+            "## Memory per idle open session (KiB RSS, 50 sessions, shared-client floor)",
+            "",
+            "| provider | floor | bidi | strands-agents | bidi / floor |",
+            "|---|---|---|---|---|",
+        ]
+        for provider, r in results["memory"].items():
+            floor, bidi = r.get("floor", float("nan")), r.get("bidi", float("nan"))
+            lines.append(
+                f"| {provider} | {_fmt(floor)} | {_fmt(bidi)} "
+                f"| {_fmt(r.get('strands', float('nan')))} | {_ratio(bidi, floor)} |"
+            )
+        lines.append("")
     if results.get("startup"):
         lines += [
             "## Startup (ms, fresh interpreter, .pyc warm)",
@@ -542,6 +556,10 @@ def main(argv: list[str] | None = None) -> int:
         results["receive"] = path_bench("receive", providers, pythons, args.repeats, args.rounds)
     if "send" in rows:
         results["send"] = path_bench("send", providers, pythons, args.repeats, args.rounds)
+    if "memory" in rows:
+        from _memory import memory_bench
+
+        results["memory"] = memory_bench(providers, pythons, args.repeats, bench_server, worker)
     if "startup" in rows:
         results["startup"] = startup_bench(providers, sys.executable, runs=15)
     if "restart" in rows:

@@ -44,41 +44,77 @@ from ._errors import (
 from ._protocol import BidiModel, Modality, ModelCapabilities, SupportsTruncation
 from ._registry import ModelInfo, Registry, default_registry, get_model, list_models
 from ._version import __version__
-from .events import (
-    BidiAudioDroppedEvent,
-    BidiAudioInputEvent,
-    BidiAudioStreamEvent,
-    BidiConnectionCloseEvent,
-    BidiConnectionRestartEvent,
-    BidiConnectionStartEvent,
-    BidiErrorEvent,
-    BidiEvent,
-    BidiImageInputEvent,
-    BidiInputEvent,
-    BidiInterruptionEvent,
-    BidiOutputEvent,
-    BidiResponseCompleteEvent,
-    BidiResponseStartEvent,
-    BidiServerToolEvent,
-    BidiTextInputEvent,
-    BidiToolCancelEvent,
-    BidiTranscriptStreamEvent,
-    BidiUsageEvent,
-    EventDecodeError,
-    ToolResultEvent,
-    ToolUseStreamEvent,
-)
 from .hookspecs import RegisterModel, hookimpl
-from .types import ContentBlock, Message, Messages, Scheduling, ToolResult, ToolSpec, ToolUse
 
 if TYPE_CHECKING:
     from ._base import BidiModelBase, ModelState
     from .agent import AgentStats, BidiAgent
+    from .events import (
+        BidiAudioDroppedEvent,
+        BidiAudioInputEvent,
+        BidiAudioStreamEvent,
+        BidiConnectionCloseEvent,
+        BidiConnectionRestartEvent,
+        BidiConnectionStartEvent,
+        BidiErrorEvent,
+        BidiEvent,
+        BidiImageInputEvent,
+        BidiInputEvent,
+        BidiInterruptionEvent,
+        BidiOutputEvent,
+        BidiResponseCompleteEvent,
+        BidiResponseStartEvent,
+        BidiServerToolEvent,
+        BidiTextInputEvent,
+        BidiToolCancelEvent,
+        BidiTranscriptStreamEvent,
+        BidiUsageEvent,
+        EventDecodeError,
+        ToolResultEvent,
+        ToolUseStreamEvent,
+    )
     from .tools import AgentTool, ToolProgress, tool
+    from .types import ContentBlock, Message, Messages, Scheduling, ToolResult, ToolSpec, ToolUse
 
-# Names whose modules import asyncio & co. are loaded on first use, so that
-# ``import bidi_core; bidi_core.list_models()`` stays cheap.
+# What ``import bidi_core; bidi_core.list_models()`` needs is imported above; the rest
+# (the event schema and its ~20 attrs classes, asyncio for the base class and the
+# agent, the tools) is imported on first use, so listing models stays fast.
+_EVENTS = (
+    "BidiAudioDroppedEvent",
+    "BidiAudioInputEvent",
+    "BidiAudioStreamEvent",
+    "BidiConnectionCloseEvent",
+    "BidiConnectionRestartEvent",
+    "BidiConnectionStartEvent",
+    "BidiErrorEvent",
+    "BidiEvent",
+    "BidiImageInputEvent",
+    "BidiInputEvent",
+    "BidiInterruptionEvent",
+    "BidiOutputEvent",
+    "BidiResponseCompleteEvent",
+    "BidiResponseStartEvent",
+    "BidiServerToolEvent",
+    "BidiTextInputEvent",
+    "BidiToolCancelEvent",
+    "BidiTranscriptStreamEvent",
+    "BidiUsageEvent",
+    "EventDecodeError",
+    "ToolResultEvent",
+    "ToolUseStreamEvent",
+)
+_TYPES = (
+    "ContentBlock",
+    "Message",
+    "Messages",
+    "Scheduling",
+    "ToolResult",
+    "ToolSpec",
+    "ToolUse",
+)
 _LAZY = {
+    **dict.fromkeys(_EVENTS, ".events"),
+    **dict.fromkeys(_TYPES, ".types"),
     "AgentStats": ".agent",
     "AgentTool": ".tools",
     "BidiAgent": ".agent",
@@ -97,6 +133,10 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

@@ -12,7 +12,6 @@ the same helpers, so every numeric setting is checked alike::
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import numbers
@@ -39,6 +38,8 @@ __all__ = [
 
 def closest(word: str, options: Iterable[str]) -> str | None:
     """Return the option closest to *word*, or None if nothing is close."""
+    import difflib  # noqa: PLC0415 - only for a mistyped key
+
     matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return matches[0] if matches else None
 

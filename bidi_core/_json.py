@@ -9,7 +9,6 @@ error of its own kind that names the field.
 
 from __future__ import annotations
 
-import json
 import math
 import reprlib
 from typing import Any, Final
@@ -162,4 +161,6 @@ def loads(data: str | bytes | bytearray) -> Any:
     the events, which refuse it. Decoders use this; their ``except ValueError`` then
     treats such a frame as not JSON.
     """
+    import json  # noqa: PLC0415 - not needed to list models (the registry imports us)
+
     return json.loads(data, parse_constant=_no_constant)

@@ -7,7 +7,6 @@ to install something name these real distributions, never a guessed one.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = [
@@ -73,6 +72,8 @@ def suggest_models(name: str, candidates: Iterable[str]) -> list[str]:
     ):
         if tier:
             return tier
+    import difflib  # noqa: PLC0415 - only when a name was mistyped
+
     normal = {_normal(o): o for o in options}
     return [normal[m] for m in difflib.get_close_matches(wanted, list(normal), n=2, cutoff=0.6)]
 

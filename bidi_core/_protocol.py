@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import typing
-from collections.abc import AsyncIterable
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import attrs
 
 from .audio import check_sample_rate
-from .events import BidiInputEvent, BidiOutputEvent, ToolResultEvent
-from .types import Messages, ToolSpec
+
+if TYPE_CHECKING:  # annotations only: listing models does not import the event schema
+    from collections.abc import AsyncIterable
+
+    from .events import BidiInputEvent, BidiOutputEvent, ToolResultEvent
+    from .types import Messages, ToolSpec
 
 __all__ = [
     "BidiModel",

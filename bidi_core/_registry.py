@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
@@ -14,6 +13,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from ._entry_points import entry_points
 from ._errors import DuplicateModelError, PluginError, PluginLoadError, UnknownModelError
 from ._isolate import PluginExit, plugin_code
 from ._json import json_problem, short_repr
@@ -30,7 +30,13 @@ __all__ = [
     "list_models",
 ]
 
-logger = logging.getLogger("bidi_core")
+
+def _warn(message: str) -> None:
+    """Log a plugin problem (logging is imported only then: it is not needed to list)."""
+    import logging  # noqa: PLC0415
+
+    logging.getLogger("bidi_core").warning("%s", message)
+
 
 #: The entry-point group (and pluggy project name) plugins register under.
 ENTRY_POINT_GROUP = "bidi"
@@ -170,12 +176,10 @@ class Registry:
             f"Its models are unavailable; reinstall it ({fix}) or uninstall it."
         )
         self._errors[ep_name] = PluginLoadError(msg)
-        logger.warning("%s", msg)
+        _warn(msg)
 
     def _load_entry_points(self) -> None:
-        import importlib.metadata  # noqa: PLC0415 - only needed when plugins are loaded
-
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entry_points(ENTRY_POINT_GROUP):  # cached between processes
             dist = ep.dist
             dist_name = dist.name if dist is not None else None
             version = dist.version if dist is not None else None
@@ -209,7 +213,7 @@ class Registry:
             f"(pip uninstall {dist_name})."
         )
         self._errors[key] = PluginLoadError(msg)
-        logger.warning("%s", msg)
+        _warn(msg)
 
     def _collect_from(self, plugin_name: str, plugin: object, *, late: bool = False) -> None:
         """Add *plugin*'s models, all or none: a plugin that fails registers nothing.
@@ -233,7 +237,7 @@ class Registry:
                 err = PluginLoadError(msg)
                 err.__cause__ = exc
                 self._errors[plugin_name] = err
-                logger.warning("%s", msg)
+                _warn(msg)
                 continue
             if late:
                 for name in staged:
@@ -268,7 +272,7 @@ class Registry:
             f"{f' ({uninstall})' if uninstall else ''}. Their other models still work."
         )
         self._clashes[name] = (claimants, DuplicateModelError(msg))
-        logger.warning("%s", msg)
+        _warn(msg)
 
     def _make_register(
         self,

@@ -37,7 +37,6 @@ a non-loopback host is refused unless ``allow_insecure``), ``token`` (sent as
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import typing
 from collections.abc import Mapping
@@ -46,6 +45,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from . import _fastcodec as codec
 from ._base import BidiModelBase
 from ._config import check_keys, copy_config, is_loopback
 from ._errors import BidiConnectionError, ConfigError, MissingDependencyError
@@ -234,7 +234,7 @@ class RemoteModel(BidiModelBase):
             raise BidiConnectionError(msg, provider=self.provider, retryable=True) from exc
         self._ws = ws
         try:
-            hello = json.loads(await ws.recv())
+            hello = codec.loads(await ws.recv())
         except ConnectionClosed as exc:
             raise self._closed_error(exc) from exc
         except ValueError as exc:
@@ -314,7 +314,7 @@ class RemoteModel(BidiModelBase):
 
     def _text(self, frame: str) -> None:
         try:
-            data = json.loads(frame)
+            data = codec.loads(frame)
             event = from_dict(data)
         except (ValueError, EventDecodeError) as exc:
             self._emit(
@@ -344,7 +344,7 @@ class RemoteModel(BidiModelBase):
         if isinstance(event, BidiAudioInputEvent):
             frame = event.audio  # mono at the gateway's rate (checked by send())
         else:
-            frame = json.dumps(event.to_dict(), separators=(",", ":"))
+            frame = codec.dumps(event.to_dict())
         try:
             await ws.send(frame)
         except ConnectionClosed as exc:
@@ -361,7 +361,7 @@ class RemoteModel(BidiModelBase):
             return
         message = {"type": "playback", "response_id": response_id, "played_ms": max(0, played_ms)}
         try:
-            await ws.send(json.dumps(message))
+            await ws.send(codec.dumps(message))
         except ConnectionClosed as exc:
             raise self._closed_error(exc) from exc
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import math
 import uuid
 from typing import Any, Protocol
 
+from .. import _fastcodec as codec
 from .._base import cancel_and_wait
 from .._errors import BidiModelStateError, UnsupportedInputError
 from ..agent import AgentEvent, BidiAgent
@@ -123,7 +123,7 @@ class SessionBase:
 
     async def send_json(self, data: dict[str, Any]) -> None:
         """Send one JSON text frame."""
-        await self.send_text(json.dumps(data, separators=(",", ":")))
+        await self.send_text(codec.dumps(data))
 
     async def error(self, message: str, code: str, *, recoverable: bool = True) -> None:
         """Tell the client something went wrong (a ``bidi_error`` event)."""
@@ -344,7 +344,7 @@ class ClientSession(SessionBase):
 
     async def _text_in(self, text: str) -> None:
         try:
-            data = json.loads(text)
+            data = codec.loads(text)
         except ValueError as exc:
             await self.error(f"A text frame must be a JSON object: {exc}.", "bad_message")
             return

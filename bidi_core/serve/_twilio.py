@@ -22,13 +22,12 @@ what a barge-in truncates the model's answer to.
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import collections
-import json
 import logging
 from typing import Any
 
+from .. import _fastcodec as codec
 from ..agent import AgentEvent
 from ..audio import StreamResampler, to_mono
 from ..events import BidiAudioStreamEvent, BidiInterruptionEvent, BidiResponseCompleteEvent
@@ -117,7 +116,7 @@ class TwilioOutput:
         pcm8k = resampler.process(pcm)
         if not pcm8k:
             return
-        payload = base64.b64encode(_mulaw.encode(pcm8k)).decode("ascii")
+        payload = codec.b64encode(_mulaw.encode(pcm8k))
         session = self._session
         await session.send_json(
             {"event": "media", "streamSid": self._sid, "media": {"payload": payload}}
@@ -247,7 +246,7 @@ def _parse(frame: str | bytes) -> dict[str, Any] | None:
     if isinstance(frame, bytes):
         return None
     try:
-        message = json.loads(frame)
+        message = codec.loads(frame)
     except ValueError:
         return None
     return message if isinstance(message, dict) else None
@@ -264,7 +263,7 @@ def _media_pcm(message: dict[str, Any]) -> bytes | None:
     if not isinstance(payload, str):
         return None
     try:
-        ulaw = base64.b64decode(payload, validate=True)
+        ulaw = codec.b64decode(payload)
     except (binascii.Error, ValueError):
         return None
     return _mulaw.decode(ulaw)

@@ -42,6 +42,7 @@ from bidi_core._config import (
 )
 from bidi_core.types import Messages, ToolSpec
 
+from . import _clients
 from ._credentials import missing_vertex, require_credentials, uses_vertex
 from ._hooks import CAPABILITIES, DEFAULT_MODEL_ID
 from ._wire import (
@@ -497,7 +498,7 @@ class GeminiLiveModel(BidiModelBase):
         require_credentials(self.config["client_config"])
         self._watch_logs(True)
         try:
-            self._client = genai.Client(**self._client_kwargs())
+            self._client = _clients.acquire(self._client_kwargs())
         except ValueError as exc:  # e.g. Vertex AI without a project
             msg = redact(f"Cannot create the google-genai client: {exc}", self._secrets())
             if "Project or API key" in str(exc):
@@ -701,7 +702,4 @@ class GeminiLiveModel(BidiModelBase):
                 await cm.__aexit__(None, None, None)
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(Exception):
-                await client.aio.aclose()
-            with contextlib.suppress(Exception):
-                client.close()
+            await _clients.release(client)

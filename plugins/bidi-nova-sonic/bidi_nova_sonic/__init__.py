@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._settings import CAPABILITIES, DEFAULT_MODEL_ID, NOVA_2_MODEL_ID
+from ._capabilities import CAPABILITIES, DEFAULT_MODEL_ID, NOVA_2_MODEL_ID
 from ._version import __version__
 
 if TYPE_CHECKING:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import configparser
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bidi_core
 from bidi_core import BidiModel, RegisterModel
 
-from ._settings import CA_BUNDLE_ENV, CAPABILITIES, CREDENTIAL_ENVS, ENDPOINT_ENVS, REGION_ENVS
+from ._capabilities import (
+    CA_BUNDLE_ENV,
+    CAPABILITIES,
+    CREDENTIAL_ENVS,
+    ENDPOINT_ENVS,
+    REGION_ENVS,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["bidi_register_models", "credentials_configured"]
 
@@ -33,6 +40,8 @@ _PROFILE_KEYS = (
 
 
 def _profile_file_has_credentials(path: Path) -> bool:
+    import configparser  # noqa: PLC0415 - only when credentials are checked, not to list
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
@@ -56,6 +65,8 @@ def credentials_configured() -> bool:
         return True
     if any(env.get(name) for name in _ENV_HINTS):
         return True
+    from pathlib import Path  # noqa: PLC0415 - only when credentials are checked
+
     home = Path.home()
     files = (
         Path(env.get("AWS_SHARED_CREDENTIALS_FILE", home / ".aws" / "credentials")),

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import attrs
-import boto3
 import botocore.exceptions
 from aws_sdk_bedrock_runtime.client import (  # type: ignore[import-untyped]
     AsyncBedrockRuntimeClient,
@@ -69,6 +68,7 @@ from ._transport import (
     NovaCRTHTTPClient,
     SessionCredentialsResolver,
     auth_error,
+    default_session,
     harmless_crt_error,
     missing_credentials,
 )
@@ -368,7 +368,7 @@ class NovaSonicModel(BidiModelBase):
     def _boto_session(self) -> Any:
         if self._session is None:
             try:
-                self._session = boto3.Session(region_name=self._settings.region)
+                self._session = default_session(self._settings.region)
             except botocore.exceptions.BotoCoreError as exc:  # e.g. AWS_PROFILE not found
                 problem = f"{exc}."
                 raise missing_credentials(problem) from exc

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ __all__ = [
     "NovaCRTHTTPClient",
     "SessionCredentialsResolver",
     "auth_error",
+    "default_session",
     "harmless_crt_error",
     "missing_credentials",
 ]
@@ -56,6 +58,7 @@ logger = logging.getLogger("bidi_nova_sonic")
 _lock = threading.Lock()
 _event_loop: Any = None
 _tls_contexts: dict[str | None, crt_io.ClientTlsContext] = {}
+_SOCKET_OPTIONS = crt_io.SocketOptions()
 
 #: awscrt errors that only say the HTTP/2 stream was already over.
 _HARMLESS = frozenset(
@@ -111,6 +114,41 @@ class NoCredentialsError(Exception):
     """The boto3 session found no AWS credentials."""
 
 
+#: What decides where a default boto3 session finds credentials and its region.
+_SESSION_ENVS = (
+    *CREDENTIAL_ENVS,
+    *REGION_ENVS,
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "HOME",
+)
+_default_sessions: dict[tuple[str | None, tuple[str | None, ...]], Any] = {}
+
+
+def default_session(region: str | None) -> Any:
+    """The boto3 session of models given no ``boto_session``: one per region and environment.
+
+    A boto3 session holds ~100 KiB (botocore's loaders, event hooks and config); the
+    models of a process that find their credentials the same way share one, as a
+    server keeping one session for all its calls would. Credentials are still asked
+    from it for every connection (it refreshes temporary ones). A change of the
+    environment variables that decide the credentials gives a new session.
+    """
+    import boto3  # noqa: PLC0415 - the model module imports it already
+
+    key = (region, tuple(os.environ.get(name) for name in _SESSION_ENVS))
+    with _lock:
+        session = _default_sessions.get(key)
+        if session is None:
+            session = _default_sessions[key] = boto3.Session(region_name=region)
+        return session
+
+
 def harmless_crt_error(exc: BaseException | None) -> bool:
     """Whether *exc* is awscrt's expected "stream has completed" error (or wraps it)."""
     while exc is not None:
@@ -152,8 +190,32 @@ def _retrieve_writer_error(task: asyncio.Future[Any]) -> None:
         logger.debug("awscrt request body writer ended with %r", exc)
 
 
+class _SharedConnection:
+    """One HTTP/2 connection and the transports (sessions) whose streams it carries."""
+
+    __slots__ = ("connection", "users")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.users: set[NovaCRTHTTPClient] = set()
+
+
+#: HTTP/2 connections shared by the sessions of one event loop, per destination and CA.
+_connections: dict[tuple[int, str, str, int | None, str | None], _SharedConnection] = {}
+_connecting: dict[tuple[int, str, str, int | None, str | None], asyncio.Lock] = {}
+
+
 class NovaCRTHTTPClient(AWSCRTHTTPClient):
-    """The awscrt HTTP/2 transport for one Nova connection.
+    """The awscrt HTTP/2 transport for one Nova connection (one bidirectional stream).
+
+    The sessions of one process share what they can: awscrt's event loop and client
+    bootstrap (host resolver), the TLS context per CA bundle, and the HTTP/2
+    connection per event loop, destination and CA bundle, which carries one stream
+    per session as the SDK's own client does when one client serves every session.
+    A session's stream failing (a service exception, a reset) stays that session's;
+    a dropped connection ends the stream of each session on it, and each reconnects
+    on its own (over a new connection). The connection is closed when the last
+    session using it is released.
 
     Args:
         ca_bundle: PEM file of extra trusted CAs (replaces the system trust store,
@@ -161,11 +223,17 @@ class NovaCRTHTTPClient(AWSCRTHTTPClient):
     """
 
     def __init__(self, ca_bundle: str | None = None) -> None:
-        super().__init__(
-            eventloop=_shared_event_loop(),
-            client_config=AWSCRTHTTPClientConfig(force_http_2=True),
-        )
+        # AWSCRTHTTPClient.__init__ minus what each instance would build for itself: a
+        # TLS context (the system trust store, parsed again) and socket options.
+        eventloop = _shared_event_loop()
+        self._config = AWSCRTHTTPClientConfig(force_http_2=True)
+        self._eventloop = eventloop
+        self._client_bootstrap = eventloop.bootstrap
         self._tls_ctx = _tls_context(ca_bundle)
+        self._socket_options = _SOCKET_OPTIONS
+        self._connections = {}
+        self._closed = False
+        self._shared_key: tuple[int, str, str, int | None, str | None] | None = None
         self.ca_bundle = ca_bundle
         #: The awscrt stream of the request sent (one per connection).
         self.crt_stream: Any = None
@@ -176,6 +244,38 @@ class NovaCRTHTTPClient(AWSCRTHTTPClient):
         self.on_take: Callable[[int], None] | None = None
         #: ``time.monotonic()`` when awscrt saw the HTTP/2 stream end (either side).
         self.finished_at: float | None = None
+
+    async def _get_connection(self, url: Any) -> Any:
+        """The shared HTTP/2 connection to *url* (opened by the first session that needs it)."""
+        key = (id(asyncio.get_running_loop()), url.scheme, url.host, url.port, self.ca_bundle)
+        lock = _connecting.setdefault(key, asyncio.Lock())
+        async with lock:  # sessions opening together share the one they open
+            shared = _connections.get(key)
+            if shared is None or not shared.connection.is_open():
+                shared = _connections[key] = _SharedConnection(await self._create_connection(url))
+            shared.users.add(self)
+            if self._shared_key is not None and self._shared_key != key:
+                await self._release_connection()
+            self._shared_key = key
+            return shared.connection
+
+    async def _release_connection(self) -> None:
+        key, self._shared_key = self._shared_key, None
+        shared = _connections.get(key) if key is not None else None
+        if shared is None:
+            return
+        shared.users.discard(self)
+        if not shared.users:
+            del _connections[key]  # type: ignore[arg-type]
+            _connecting.pop(key, None)  # type: ignore[arg-type]
+            # As AWSCRTHTTPClient.close() does: the shutdown wait may end cancelled (awscrt
+            # cancels it), which must not cut the caller's release short.
+            await asyncio.gather(shared.connection.close(), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Release this session's use of the shared connection (closed with its last user)."""
+        self._closed = True
+        await self._release_connection()
 
     async def send(self, request: Any, *, request_config: Any = None) -> AWSCRTHTTPResponse:
         """Send the request, remembering its body so a dead stream is never flushed into."""

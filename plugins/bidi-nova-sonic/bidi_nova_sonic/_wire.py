@@ -22,7 +22,6 @@ Nova output semantics handled here:
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Iterable
@@ -30,7 +29,7 @@ from typing import Any, Literal
 
 import attrs
 
-from bidi_core import _json as strict_json
+from bidi_core import _fastcodec as codec
 from bidi_core.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from bidi_core.events import (
     BidiAudioStreamEvent,
@@ -82,8 +81,12 @@ def _event(name: str, body: dict[str, Any]) -> NovaEvent:
 
 
 def encode_chunk(event: NovaEvent) -> bytes:
-    """Serialize one Nova event for ``BidirectionalInputPayloadPart(bytes_=...)``."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Serialize one Nova event for ``BidirectionalInputPayloadPart(bytes_=...)``.
+
+    Compact strict JSON in UTF-8 (``bidi_core._fastcodec``: orjson with the ``fast``
+    extra); a NaN or an infinity raises ValueError.
+    """
+    return codec.dumpb(event)
 
 
 def decode_chunk(data: bytes) -> NovaEvent:
@@ -92,7 +95,7 @@ def decode_chunk(data: bytes) -> NovaEvent:
     Raises:
         ValueError: The bytes are not a JSON object with an ``event`` object.
     """
-    value = strict_json.loads(data)
+    value = codec.loads(data)  # strict: NaN and Infinity are not JSON
     if not isinstance(value, dict) or not isinstance(value.get("event"), dict):
         msg = "A Nova output chunk must be a JSON object with an 'event' object."
         raise ValueError(msg)
@@ -208,7 +211,7 @@ def audio_input(prompt_name: str, content_name: str, pcm: bytes) -> NovaEvent:
         {
             "promptName": prompt_name,
             "contentName": content_name,
-            "content": base64.b64encode(pcm).decode("ascii"),
+            "content": codec.b64encode(pcm),
         },
     )
 
@@ -352,7 +355,7 @@ def is_interrupted_marker(text: str) -> bool:
     if not stripped.startswith("{") or "interrupted" not in stripped:
         return False
     try:
-        value = strict_json.loads(stripped)
+        value = codec.loads(stripped)
     except ValueError:
         return False
     return isinstance(value, dict) and value.get("interrupted") is True
@@ -362,7 +365,7 @@ def _generation_stage(body: dict[str, Any]) -> str | None:
     fields = body.get("additionalModelFields")
     if isinstance(fields, str):
         try:
-            fields = strict_json.loads(fields)
+            fields = codec.loads(fields)
         except ValueError:
             return None
     if isinstance(fields, dict):
@@ -568,7 +571,7 @@ class OutputTranslator:
         if not isinstance(data, str) or not data:
             return
         try:
-            audio = base64.b64decode(data)
+            audio = codec.b64decode(data)  # strict: anything but base64 is refused
         except ValueError as exc:  # binascii.Error, or a non-ASCII str
             out.append(
                 BidiErrorEvent(
@@ -590,7 +593,7 @@ class OutputTranslator:
         tool_input: Any = {}
         if isinstance(raw, str) and raw.strip():
             try:
-                tool_input = strict_json.loads(raw)
+                tool_input = codec.loads(raw)
             except ValueError:
                 tool_input = {"raw": raw}
         elif isinstance(raw, dict):

@@ -17,13 +17,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._hooks import CAPABILITIES
-from ._settings import DEFAULT_BASE_URL, DEFAULT_CONNECTION_LIMIT_S, DEFAULT_MODEL_ID, Secret
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._model import OpenAIRealtimeModel
+    from ._settings import DEFAULT_BASE_URL, DEFAULT_CONNECTION_LIMIT_S, DEFAULT_MODEL_ID, Secret
 
-_LAZY = {"OpenAIRealtimeModel": "._model"}
+# list_models() imports this package (for _hooks): the settings and the wire code,
+# with the event schema, load on first use.
+_LAZY = {
+    "OpenAIRealtimeModel": "._model",
+    "DEFAULT_BASE_URL": "._settings",
+    "DEFAULT_CONNECTION_LIMIT_S": "._settings",
+    "DEFAULT_MODEL_ID": "._settings",
+    "Secret": "._settings",
+}
 
 
 def __getattr__(name: str) -> Any:

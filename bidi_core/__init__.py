@@ -43,6 +43,7 @@ from ._errors import (
 )
 from ._protocol import BidiModel, Modality, ModelCapabilities, SupportsTruncation
 from ._registry import ModelInfo, Registry, default_registry, get_model, list_models
+from ._secret import Secret
 from ._version import __version__
 from .hookspecs import RegisterModel, hookimpl
 
@@ -190,6 +191,7 @@ __all__ = [
     "RegisterModel",
     "Registry",
     "Scheduling",
+    "Secret",
     "SupportsTruncation",
     "ToolError",
     "ToolProgress",

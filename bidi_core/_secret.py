@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 __all__ = ["Secret"]
 
@@ -34,7 +34,7 @@ class Secret:
     def __init__(self, value: str | Secret) -> None:
         if isinstance(value, Secret):
             value = value._value
-        if not isinstance(value, str):
+        if not isinstance(cast(object, value), str):  # for callers without type checks
             msg = (
                 f"Secret takes the secret as a str, got {type(value).__name__}; "
                 "pass the key or token text."
